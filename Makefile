@@ -1,0 +1,35 @@
+# trainwrap. `make demo` and `make test` do everything on a fresh machine with Go.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+GO ?= go
+BIN ?= bin/trainwrap
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build test bench demo lint fuzz clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+test:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./...
+	@for s in bench/*.sh; do [ -f "$$s" ] && echo "== $$s" && bash "$$s" $(BIN); done; true
+
+demo: build
+	bash scripts/demo.sh $(BIN)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 10s $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

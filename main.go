@@ -1,0 +1,109 @@
+// Command trainwrap supervises long GPU training jobs: preflight health checks, a child
+// in its own process group that cannot outlive its supervisor, inline crash
+// classification, checkpoint-aware restarts with backoff, and exit codes that name the
+// cause. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Globals are the flags every command shares, and where commands write.
+type Globals struct {
+	StateDir string    `help:"Run directory: lock, state.json, runs.jsonl, logs." default:".trainwrap" type:"path" name:"state-dir"`
+	Stdout   io.Writer `kong:"-"`
+	Stderr   io.Writer `kong:"-"`
+}
+
+// exitError carries the exit code a command wants. A nil err exits silently.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
+// CLI is the command tree.
+type CLI struct {
+	Globals
+
+	Run         RunCmd         `cmd:"" default:"withargs" help:"Supervise a training command: trainwrap [run] [flags] -- CMD ARGS..."`
+	Preflight   PreflightCmd   `cmd:"" help:"Run the health checks; --fix repairs what is safe to repair."`
+	Classify    ClassifyCmd    `cmd:"" help:"Post-mortem: name the cause of a crash from logs."`
+	Checkpoints CheckpointsCmd `cmd:"" help:"List, verify, hash and prune checkpoints."`
+	Chaos       ChaosCmd       `cmd:"" help:"Fake trainer, fault injector and recovery suite."`
+	Status      StatusCmd      `cmd:"" help:"What the supervisor of this run dir is doing now, or did last."`
+	History     HistoryCmd     `cmd:"" help:"One row per attempt: start, end, class, step reached, decision."`
+	Report      ReportCmd      `cmd:"" help:"Write the status page of a run as one HTML file."`
+	Version     VersionCmd     `cmd:"" help:"Print the version."`
+	Guard       GuardCmd       `cmd:"" hidden:"" help:"Internal: sweeps the job's processes when the supervisor dies."`
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run(g *Globals) error {
+	fmt.Fprintf(g.Stdout, "trainwrap %s\n", version)
+	return nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args and runs the command, returning the process exit code. It is main
+// without os.Exit, so tests can call it in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	cli.Stdout, cli.Stderr = stdout, stderr
+	parser, err := kong.New(&cli,
+		kong.Name("trainwrap"),
+		kong.Description("Supervise long GPU training jobs: preflight, restart with backoff, crash classification."),
+		kong.UsageOnError(),
+		kong.DefaultEnvars("TRAINWRAP"),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(int) {}),
+		kong.Configuration(kong.JSON, configPaths(args)...),
+		kong.Bind(&cli.Globals),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+		return 2
+	}
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+		return 2
+	}
+	if ctx == nil || ctx.Command() == "" {
+		return 0
+	}
+	if err := ctx.Run(&cli.Globals); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintf(stderr, "trainwrap: %v\n", ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+		return 1
+	}
+	return 0
+}
