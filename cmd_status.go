@@ -1,34 +1,161 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// StatusCmd prints the state of the run dir's supervisor.
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+	"github.com/trainwrap/trainwrap/shim"
+)
+
+// StatusCmd prints what the supervisor of the run dir is doing now, or did last.
 type StatusCmd struct {
-	JSON bool `help:"Print state.json as JSON." name:"json"`
+	JSON bool `help:"Print state.json as JSON, with a field saying whether the supervisor is alive." name:"json"`
 }
 
-// Run is being written.
-func (c *StatusCmd) Run(g *Globals) error { return errors.New("status: not built yet") }
+// Run prints the status.
+func (c *StatusCmd) Run(g *Globals) error {
+	dir := rundir.New(g.StateDir)
+	st, err := rundir.ReadState(dir.State())
+	if errors.Is(err, os.ErrNotExist) {
+		return exitError{code: 1, err: fmt.Errorf("no run recorded in %s (no state.json); start one with trainwrap -- CMD, or point --state-dir at its run dir", dir.Path)}
+	}
+	if err != nil {
+		return exitError{code: 1, err: err}
+	}
+	alive := st.Supervisor.PID != 0 && proc.ID{PID: st.Supervisor.PID, StartTime: st.Supervisor.StartTime}.Alive()
+	if c.JSON {
+		out := struct {
+			rundir.State
+			SupervisorAlive bool `json:"supervisor_alive"`
+		}{st, alive}
+		enc := json.NewEncoder(g.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	w := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+	status := st.Status
+	live := st.Status == rundir.StatusRunning || st.Status == rundir.StatusStarting || st.Status == rundir.StatusBackoff || st.Status == rundir.StatusStopping
+	switch {
+	case alive:
+		status += " (supervisor alive)"
+	case live:
+		status += " (supervisor dead: it was killed or crashed; the next trainwrap run on this directory cleans up)"
+	}
+	fmt.Fprintf(w, "run\t%s\n", st.RunID)
+	fmt.Fprintf(w, "status\t%s\n", status)
+	fmt.Fprintf(w, "supervisor\tpid %d\n", st.Supervisor.PID)
+	fmt.Fprintf(w, "command\t%s\n", strings.Join(st.Command, " "))
+	fmt.Fprintf(w, "attempt\t%d (restarts %d)\n", st.Attempt, st.Restarts)
+	if st.Child != nil {
+		fmt.Fprintf(w, "job\tpid %d, group %d\n", st.Child.PID, st.Child.PGID)
+	}
+	fmt.Fprintf(w, "step\t%d\n", st.Step)
+	if !st.LastProgress.IsZero() {
+		fmt.Fprintf(w, "last progress\t%s (%s ago)\n", st.LastProgress.Format(time.RFC3339), time.Since(st.LastProgress).Round(time.Second))
+	}
+	if st.LastClass != "" {
+		fmt.Fprintf(w, "last crash\t%s\n", st.LastClass)
+	}
+	if st.ResumeFrom != "" {
+		fmt.Fprintf(w, "resume from\t%s\n", st.ResumeFrom)
+	}
+	if st.NextStart != nil {
+		fmt.Fprintf(w, "next start\t%s\n", st.NextStart.Format(time.RFC3339))
+	}
+	if st.ExitCode != nil {
+		fmt.Fprintf(w, "exit code\t%d\n", *st.ExitCode)
+	}
+	if st.LogWriteErrors > 0 {
+		fmt.Fprintf(w, "log write errors\t%d\n", st.LogWriteErrors)
+	}
+	fmt.Fprintf(w, "updated\t%s\n", st.Updated.Format(time.RFC3339))
+	return w.Flush()
+}
 
-// HistoryCmd prints one row per attempt.
+// HistoryCmd prints one row per attempt from runs.jsonl.
 type HistoryCmd struct {
 	JSON bool `help:"Print the records as JSON lines." name:"json"`
 }
 
-// Run is being written.
-func (c *HistoryCmd) Run(g *Globals) error { return errors.New("history: not built yet") }
-
-// GuardCmd is the internal guard process.
-type GuardCmd struct{}
-
-// Run is being written.
-func (c *GuardCmd) Run(g *Globals) error { return errors.New("guard: not built yet") }
-
-// RunCmd supervises a command.
-type RunCmd struct {
-	Config  string   `help:"trainwrap's own JSON config file (default trainwrap.json if present)." type:"path"`
-	Command []string `arg:"" passthrough:"" help:"The training command."`
+// Run prints the history.
+func (c *HistoryCmd) Run(g *Globals) error {
+	dir := rundir.New(g.StateDir)
+	recs, err := rundir.ReadRecords(dir.Runs())
+	if err != nil {
+		return exitError{code: 1, err: err}
+	}
+	if len(recs) == 0 {
+		if _, serr := os.Stat(dir.Path); serr != nil {
+			return exitError{code: 1, err: fmt.Errorf("no run directory at %s; point --state-dir at one", dir.Path)}
+		}
+		fmt.Fprintln(g.Stdout, "no attempts recorded yet")
+		return nil
+	}
+	if c.JSON {
+		enc := json.NewEncoder(g.Stdout)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ATTEMPT\tSTART\tDURATION\tEXIT\tCLASS\tSTEPS\tRESUMED FROM\tDECISION")
+	for _, r := range recs {
+		exit := "-"
+		switch {
+		case r.Signal != "":
+			exit = r.Signal
+		case r.ExitCode != nil:
+			exit = fmt.Sprint(*r.ExitCode)
+		}
+		resumed := r.ResumedFrom
+		if resumed == "" {
+			resumed = "-"
+		} else {
+			resumed = shortPath(resumed)
+		}
+		decision := r.Decision
+		if r.Decision == rundir.DecisionRestart {
+			decision = fmt.Sprintf("restart after %s", (time.Duration(r.BackoffMS) * time.Millisecond).Round(10*time.Millisecond))
+		} else if r.Reason != "" && r.Decision == rundir.DecisionGiveUp {
+			decision = "give up: " + r.Reason
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d→%d\t%s\t%s\n", r.Attempt, r.Start.Local().Format("2006-01-02 15:04:05"),
+			time.Duration(r.DurationS*float64(time.Second)).Round(10*time.Millisecond), exit, r.Class, r.StepStart, r.StepEnd, resumed, decision)
+	}
+	return w.Flush()
 }
 
-// Run is being written.
-func (c *RunCmd) Run(g *Globals) error { return errors.New("run: not built yet") }
+func shortPath(p string) string {
+	if wd, err := os.Getwd(); err == nil && strings.HasPrefix(p, wd+"/") {
+		return p[len(wd)+1:]
+	}
+	return p
+}
+
+// GuardCmd is the internal guard process started by every supervisor.
+type GuardCmd struct {
+	RunID           string `help:"Run id whose processes to sweep." required:""`
+	SupervisorPID   int    `help:"Pid of the supervisor." required:""`
+	SupervisorStart uint64 `help:"Start time of the supervisor (clock ticks since boot)." required:""`
+}
+
+// Run waits for the supervisor to go, then sweeps.
+func (c *GuardCmd) Run(g *Globals) error {
+	return shim.RunGuard(context.Background(), shim.GuardOptions{
+		RunID:      c.RunID,
+		Supervisor: proc.ID{PID: c.SupervisorPID, StartTime: c.SupervisorStart},
+		Stdin:      os.Stdin,
+		Stderr:     g.Stderr,
+	})
+}

@@ -1,0 +1,157 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+// The guard is trainwrap re-executed as `trainwrap guard`: a tiny process that outlives
+// a supervisor killed with SIGKILL just long enough to kill the job's processes that
+// Pdeathsig cannot reach (grandchildren, processes that called setsid). It learns of
+// the supervisor's death twice over: its stdin is a pipe whose only writer is the
+// supervisor (EOF when it dies, however it dies), and its parent-death signal is SIGTERM.
+
+// guardHandle is the supervisor's side of the guard.
+type guardHandle struct {
+	pid  int
+	w    *os.File
+	done chan struct{}
+}
+
+// startGuard starts the guard for runID. exe is the trainwrap binary.
+func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:   exe,
+		Args:   []string{"trainwrap", "guard", "--run-id", runID, "--supervisor-pid", fmt.Sprint(self.PID), "--supervisor-start", fmt.Sprint(self.StartTime)},
+		Stdin:  r,
+		Stderr: os.Stderr,
+		// Its own group: a Ctrl-C meant for the supervisor must not reach it.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM},
+	}
+	// The guard carries no run id, so that it never finds itself in a sweep.
+	cmd.Env = withoutEnv(os.Environ(), rundir.RunIDEnv)
+	g := &guardHandle{w: w, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		r.Close()
+		started <- err
+		if err != nil {
+			return
+		}
+		_ = cmd.Wait()
+		close(g.done)
+	}()
+	if err := <-started; err != nil {
+		w.Close()
+		return nil, fmt.Errorf("guard: start %s: %w", exe, err)
+	}
+	g.pid = cmd.Process.Pid
+	return g, nil
+}
+
+// stop tells the guard that the supervisor ends cleanly and waits for it briefly.
+func (g *guardHandle) stop() {
+	if g == nil {
+		return
+	}
+	g.w.Write([]byte("done\n"))
+	g.w.Close()
+	select {
+	case <-g.done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// GuardOptions configure RunGuard.
+type GuardOptions struct {
+	RunID      string
+	Supervisor proc.ID
+	Stdin      io.Reader
+	Stderr     io.Writer
+}
+
+// RunGuard is the body of `trainwrap guard`. It waits until its supervisor is gone,
+// then kills every process that carries the run id, until none is left (at most 10 s).
+// A clean end ("done" on stdin) still sweeps: there should be nothing left, and if there
+// is, it is ours.
+func RunGuard(ctx context.Context, o GuardOptions) error {
+	if o.RunID == "" {
+		return fmt.Errorf("guard: --run-id is required")
+	}
+	// Our parent-death signal and terminal signals must not kill us before the sweep.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	eof := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, o.Stdin)
+		close(eof)
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-eof:
+			break wait
+		case <-sigs:
+			if !o.Supervisor.Alive() {
+				break wait
+			}
+		case <-tick.C:
+			// Belt and braces: a supervisor that died while its pipe was inherited
+			// by someone else would never give us EOF.
+			if !o.Supervisor.Alive() {
+				break wait
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	killed := 0
+	for time.Now().Before(deadline) {
+		left, err := proc.WithEnv(rundir.RunIDEnv, o.RunID)
+		if err != nil || len(left) == 0 {
+			break
+		}
+		for _, in := range left {
+			if proc.SignalIfEnv(in.ID, rundir.RunIDEnv, o.RunID, syscall.SIGKILL) == nil {
+				killed++
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if killed > 0 && o.Stderr != nil {
+		fmt.Fprintf(o.Stderr, "trainwrap guard: supervisor gone; killed %d leftover process(es) of run %s\n", killed, o.RunID)
+	}
+	return nil
+}
+
+func withoutEnv(env []string, key string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}

@@ -1,0 +1,246 @@
+package shim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+// supervised is a supervisor started as a real process from the test binary.
+type supervised struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	work   string
+	dir    rundir.Dir
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	done   chan struct{}
+	code   int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSupervisor starts `<test binary> supervise CMD...` in a fresh work dir.
+func startSupervisor(t *testing.T, to testOptions, command ...string) *supervised {
+	t.Helper()
+	work := t.TempDir()
+	if to.StateDir == "" {
+		to.StateDir = filepath.Join(work, ".trainwrap")
+	}
+	return startSupervisorIn(t, work, to, command...)
+}
+
+func startSupervisorIn(t *testing.T, work string, to testOptions, command ...string) *supervised {
+	t.Helper()
+	b, err := json.Marshal(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &supervised{t: t, work: work, dir: rundir.New(to.StateDir), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(exe, append([]string{"supervise"}, command...)...)
+	s.cmd.Dir = work
+	s.cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(b))
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	// Its own group, so a signal test cannot hit the test binary.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.cmd.Wait()
+		s.code = s.cmd.ProcessState.ExitCode()
+		if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			s.code = 128 + int(ws.Signal())
+		}
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+		// Whatever a failed test left behind: kill what carries its run id.
+		if st, err := rundir.ReadState(s.dir.State()); err == nil && st.RunID != "" {
+			sweep(st.RunID)
+		}
+	})
+	return s
+}
+
+func sweep(runID string) {
+	for i := 0; i < 50; i++ {
+		left, _ := proc.WithEnv(rundir.RunIDEnv, runID)
+		if len(left) == 0 {
+			return
+		}
+		for _, in := range left {
+			proc.Signal(in.ID, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wait waits for the supervisor to exit and returns its exit code.
+func (s *supervised) wait(timeout time.Duration) int {
+	s.t.Helper()
+	select {
+	case <-s.done:
+		return s.code
+	case <-time.After(timeout):
+		s.t.Fatalf("supervisor still running after %s\nstderr:\n%s", timeout, s.stderr.String())
+		return -1
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// state waits for state.json to exist and returns it.
+func (s *supervised) state() rundir.State {
+	s.t.Helper()
+	var st rundir.State
+	eventually(s.t, 10*time.Second, "state.json", func() bool {
+		var err error
+		st, err = rundir.ReadState(s.dir.State())
+		return err == nil
+	})
+	return st
+}
+
+// waitChild waits until the state says a child runs, and returns its identity.
+func (s *supervised) waitChild() rundir.State {
+	s.t.Helper()
+	var st rundir.State
+	eventually(s.t, 10*time.Second, "a running child in state.json", func() bool {
+		var err error
+		st, err = rundir.ReadState(s.dir.State())
+		return err == nil && st.Child != nil && st.Status == rundir.StatusRunning
+	})
+	return st
+}
+
+func (s *supervised) records() []rundir.Record {
+	s.t.Helper()
+	recs, err := rundir.ReadRecords(s.dir.Runs())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return recs
+}
+
+func (s *supervised) log() string {
+	b, _ := os.ReadFile(s.dir.TrainLog())
+	return string(b)
+}
+
+// readPids reads a file of pids, one per line, written by a job script.
+func readPids(t *testing.T, path string) []proc.ID {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []proc.ID
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := proc.Identify(pid)
+		if err != nil {
+			continue // already gone
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// waitLines waits until path holds at least n whitespace-separated fields.
+func waitLines(t *testing.T, path string, n int) {
+	t.Helper()
+	eventually(t, 10*time.Second, path, func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && len(strings.Fields(string(b))) >= n
+	})
+}
+
+// assertGone fails unless every process named is dead within timeout.
+func assertGone(t *testing.T, timeout time.Duration, ids ...proc.ID) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var alive []proc.ID
+		for _, id := range ids {
+			if id.Alive() {
+				alive = append(alive, id)
+			}
+		}
+		if len(alive) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, id := range alive {
+				proc.Signal(id, syscall.SIGKILL)
+			}
+			t.Fatalf("still alive after %s: %v", timeout, alive)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// assertNoRunProcs fails when a process carrying the run id is alive.
+func assertNoRunProcs(t *testing.T, runID string) {
+	t.Helper()
+	left, err := proc.WithEnv(rundir.RunIDEnv, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		sweep(runID)
+		t.Fatalf("processes of run %s left behind: %+v", runID, left)
+	}
+}
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -1,0 +1,100 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+)
+
+// The test binary doubles as trainwrap: `guard` runs the guard, `supervise` runs the
+// supervisor with options from $SHIM_TEST_OPTIONS. Tests start it as a real process so
+// that it can be killed, signalled and measured like the real thing.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "guard":
+			fs := flag.NewFlagSet("guard", flag.ExitOnError)
+			runID := fs.String("run-id", "", "")
+			pid := fs.Int("supervisor-pid", 0, "")
+			start := fs.Uint64("supervisor-start", 0, "")
+			fs.Parse(os.Args[2:])
+			err := RunGuard(context.Background(), GuardOptions{RunID: *runID, Supervisor: proc.ID{PID: *pid, StartTime: *start}, Stdin: os.Stdin, Stderr: os.Stderr})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case "supervise":
+			var to testOptions
+			if err := json.Unmarshal([]byte(os.Getenv("SHIM_TEST_OPTIONS")), &to); err != nil {
+				fmt.Fprintln(os.Stderr, "bad SHIM_TEST_OPTIONS:", err)
+				os.Exit(2)
+			}
+			o := to.options()
+			o.Command = os.Args[2:]
+			code, err := Run(context.Background(), o)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "trainwrap:", err)
+			}
+			os.Exit(code)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// testOptions is the JSON form of the Options a test passes to the supervisor process.
+type testOptions struct {
+	StateDir                   string
+	Pty                        string
+	StopTimeout                time.Duration
+	AbortGrace                 time.Duration
+	StallTimeout               time.Duration
+	StartupTimeout             time.Duration
+	ProgressRegex              string
+	HeartbeatFile              string
+	BackoffInitial             time.Duration
+	BackoffMax                 time.Duration
+	MaxRestartsInWindow        int
+	RestartWindow              time.Duration
+	MaxFailuresWithoutProgress int
+	MaxRestarts                int
+	LogMaxSizeMB               int
+	Force                      bool
+}
+
+func (t testOptions) options() Options {
+	o := Options{
+		StateDir:       t.StateDir,
+		Pty:            PtyMode(t.Pty),
+		StopTimeout:    t.StopTimeout,
+		AbortGrace:     t.AbortGrace,
+		StallTimeout:   t.StallTimeout,
+		StartupTimeout: t.StartupTimeout,
+		HeartbeatFile:  t.HeartbeatFile,
+		LogMaxSizeMB:   t.LogMaxSizeMB,
+		Force:          t.Force,
+		Policy: Policy{
+			BackoffInitial:             t.BackoffInitial,
+			BackoffMax:                 t.BackoffMax,
+			Jitter:                     0.2,
+			MaxRestartsInWindow:        t.MaxRestartsInWindow,
+			RestartWindow:              t.RestartWindow,
+			MaxFailuresWithoutProgress: t.MaxFailuresWithoutProgress,
+			MaxRestarts:                t.MaxRestarts,
+		},
+	}
+	if t.ProgressRegex != "" {
+		o.ProgressRegex = regexp.MustCompile(t.ProgressRegex)
+	}
+	if o.Pty == "" {
+		o.Pty = PtyNever
+	}
+	return o
+}

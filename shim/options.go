@@ -1,0 +1,97 @@
+// Package shim is trainwrap's supervisor: it starts the training command in a process
+// group of its own under a thread-locked Pdeathsig, as a child subreaper; tees its
+// output to the terminal, the rotating log and the line observers (the classifier);
+// detects stalls; tears the whole job down on exit or stop; decides restarts with
+// backoff; and keeps state.json and runs.jsonl.
+package shim
+
+import (
+	"context"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/trainwrap/trainwrap/observe"
+)
+
+// PtyMode says whether the child gets a pseudo-terminal.
+type PtyMode string
+
+// Pty modes.
+const (
+	PtyAuto   PtyMode = "auto" // a pty when our stdout is a terminal
+	PtyAlways PtyMode = "always"
+	PtyNever  PtyMode = "never"
+)
+
+// CheckpointResult is what the between-attempts checkpoint maintenance found and did.
+type CheckpointResult struct {
+	Seen           int
+	Resume         string // path of the resume point, "" when there is none
+	ResumeStep     int64
+	NewestComplete int64 // step of the newest complete checkpoint, -1 when none
+	Pruned         []string
+	Quarantined    []string
+	Corrupt        []string
+	BytesFreed     int64
+	Notes          []string
+}
+
+// Options configure Run. Zero durations disable what they time, except StopTimeout
+// (zero kills at once).
+type Options struct {
+	StateDir string
+	Command  []string
+	WorkDir  string
+
+	Pty           PtyMode
+	LogMaxSizeMB  int
+	LogMaxBackups int
+
+	StopTimeout    time.Duration
+	AbortGrace     time.Duration // after SIGABRT on a stall, before the stop sequence [5s]
+	StallTimeout   time.Duration
+	StartupTimeout time.Duration
+	ProgressRegex  *regexp.Regexp
+	HeartbeatFile  string
+
+	Policy    Policy
+	ResumeArg string
+	Force     bool
+
+	// CheckpointRoot is recorded in state.json; maintenance itself is Checkpoints.
+	CheckpointRoot string
+
+	Stdout io.Writer
+	Stderr io.Writer
+	// Exe is the trainwrap binary, re-executed as the guard. Empty: os.Executable.
+	Exe string
+
+	// Observer receives the supervisor's events; nil publishes nothing.
+	Observer *observe.Observer
+
+	// Preflight runs once before the first attempt, after the lock is held and
+	// leftovers are swept; an error blocks the start with exit 3.
+	Preflight func(ctx context.Context) error
+	// Checkpoints runs between attempts, once the job's processes are gone, and once
+	// before the first attempt to find the resume point.
+	Checkpoints func(ctx context.Context) (CheckpointResult, error)
+	// QuickCheck runs between attempts (GPU health, GPU memory released, disk).
+	QuickCheck func(ctx context.Context) error
+}
+
+// Defaults fills zero fields with the documented defaults.
+func (o *Options) Defaults() {
+	if o.Pty == "" {
+		o.Pty = PtyAuto
+	}
+	if o.LogMaxSizeMB == 0 {
+		o.LogMaxSizeMB = 100
+	}
+	if o.LogMaxBackups == 0 {
+		o.LogMaxBackups = 10
+	}
+	if o.AbortGrace == 0 {
+		o.AbortGrace = 5 * time.Second
+	}
+}

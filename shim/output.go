@@ -1,0 +1,181 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LineObserver receives every line of the job's output, without its newline. The
+// slice is valid only during the call. Calls are serialised across the job's streams.
+type LineObserver interface {
+	ObserveLine(line []byte)
+}
+
+// LineObserverFunc adapts a function to LineObserver.
+type LineObserverFunc func(line []byte)
+
+// ObserveLine calls f(line).
+func (f LineObserverFunc) ObserveLine(line []byte) { f(line) }
+
+// maxObservedLine bounds what observers see of one line. The log and the terminal get
+// every byte; a 50 MB line without a newline costs observers at most this much.
+const maxObservedLine = 64 << 10
+
+// readBufSize is the size of one read from the job's pipe or pty. Large reads keep
+// syscalls and log flushes few when the job prints fast.
+const readBufSize = 256 << 10
+
+// tee copies the job's output to trainwrap's own stdout/stderr byte for byte, to the
+// log with a timestamp and attempt number in front of each line, and hands each line
+// to the observers. One tee serves one attempt.
+type tee struct {
+	mu        sync.Mutex // serialises the log and the observers across streams
+	log       *bufio.Writer
+	attempt   []byte
+	observers []LineObserver
+	lines     int64
+
+	lastOutput atomic.Int64 // unix nanos of the last byte read
+}
+
+func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
+	return &tee{
+		log:       bufio.NewWriterSize(log, 256<<10),
+		attempt:   []byte(" [" + strconv.Itoa(attempt) + "] "),
+		observers: observers,
+	}
+}
+
+// stream is the line state of one of the job's output streams.
+type stream struct {
+	inLine bool   // the current line's prefix is in the log already
+	buf    []byte // the current line as observers will see it
+	trunc  bool
+}
+
+// pump copies r to dst and the log until r ends. Errors writing dst (our stdout went
+// away) do not stop the copy into the log.
+func (t *tee) pump(r io.Reader, dst io.Writer) {
+	var st stream
+	buf := make([]byte, readBufSize)
+	var tsBuf [64]byte
+	dstOK := dst != nil
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			t.lastOutput.Store(time.Now().UnixNano())
+			chunk := buf[:n]
+			if dstOK {
+				if _, werr := dst.Write(chunk); werr != nil {
+					dstOK = false
+				}
+			}
+			prefix := time.Now().UTC().AppendFormat(tsBuf[:0], "2006-01-02T15:04:05.000Z07:00")
+			t.mu.Lock()
+			t.consume(&st, chunk, prefix)
+			t.log.Flush()
+			t.mu.Unlock()
+		}
+		if err != nil {
+			break
+		}
+	}
+	t.mu.Lock()
+	if st.inLine {
+		t.endLine(&st)
+	}
+	t.log.Flush()
+	t.mu.Unlock()
+}
+
+func (t *tee) consume(st *stream, chunk, ts []byte) {
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		seg := chunk
+		if i >= 0 {
+			seg = chunk[:i]
+		}
+		if !st.inLine {
+			t.log.Write(ts)
+			t.log.Write(t.attempt)
+			st.inLine = true
+		}
+		t.log.Write(seg)
+		st.observe(seg)
+		if i < 0 {
+			return
+		}
+		t.endLine(st)
+		chunk = chunk[i+1:]
+	}
+}
+
+func (t *tee) endLine(st *stream) {
+	t.log.WriteByte('\n')
+	st.inLine = false
+	line := st.buf
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	t.lines++
+	for _, o := range t.observers {
+		o.ObserveLine(line)
+	}
+	st.buf = st.buf[:0]
+	st.trunc = false
+}
+
+// observe appends seg to the observed line, keeping at most maxObservedLine bytes.
+// A progress bar rewritten with \r keeps only its newest state when the line is full.
+func (st *stream) observe(seg []byte) {
+	if len(st.buf)+len(seg) <= maxObservedLine {
+		st.buf = append(st.buf, seg...)
+		return
+	}
+	if j := bytes.LastIndexByte(seg, '\r'); j >= 0 {
+		st.buf = st.buf[:0]
+		seg = seg[j+1:]
+	}
+	room := maxObservedLine - len(st.buf)
+	if room > len(seg) {
+		room = len(seg)
+	}
+	if room > 0 {
+		st.buf = append(st.buf, seg[:room]...)
+	}
+	st.trunc = true
+}
+
+// logSink writes to the log file and never fails: the job must not stop because its
+// log cannot be written. Failures are counted and the first is reported on stderr.
+type logSink struct {
+	w        io.Writer
+	stderr   io.Writer
+	failures atomic.Int64
+	once     sync.Once
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	if l.w == nil {
+		return len(p), nil
+	}
+	if _, err := l.w.Write(p); err != nil {
+		l.failures.Add(1)
+		l.once.Do(func() {
+			fmt.Fprintf(l.stderr, "trainwrap: cannot write the job log (%v); the job keeps running, its output still reaches this terminal; further failures are counted in state.json\n", err)
+		})
+	}
+	return len(p), nil
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	return f != nil && isatty(int(f.Fd()))
+}

@@ -1,0 +1,160 @@
+package shim
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/trainwrap/trainwrap/proc"
+)
+
+// exitInfo is how the managed child ended.
+type exitInfo struct {
+	status syscall.WaitStatus
+	at     time.Time
+	err    error
+}
+
+// child is one running attempt of the job.
+type child struct {
+	id     proc.ID
+	pgid   int
+	sid    int
+	exited chan exitInfo // receives exactly once
+	gone   bool          // the exit was received: the pid and group may be reused
+	pty    *os.File      // master side, nil without a pty
+	outs   []outPipe     // what the tee reads
+}
+
+type outPipe struct {
+	r   *os.File
+	dst io.Writer
+}
+
+// spawnSpec says how to start the child.
+type spawnSpec struct {
+	argv   []string
+	env    []string
+	dir    string
+	usePty bool
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// spawn starts the child on a goroutine locked to its OS thread for the child's whole
+// life: Pdeathsig fires when the forking *thread* exits (golang/go#27505), so the
+// thread must outlive the child. The same goroutine waits for the child, so nobody else
+// can take its exit status; the reaper is told to keep its hands off that pid before
+// the child can possibly exit.
+func spawn(spec spawnSpec, r *reaper) (*child, error) {
+	path, err := exec.LookPath(spec.argv[0])
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.argv[0], err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: spec.argv, Env: spec.env, Dir: spec.dir}
+	c := &child{exited: make(chan exitInfo, 1)}
+	var closeAfterStart []*os.File
+	if spec.usePty {
+		master, slave, err := pty.Open()
+		if err != nil {
+			return nil, fmt.Errorf("open pty: %w", err)
+		}
+		if isTerminal(os.Stdin) {
+			_ = pty.InheritSize(os.Stdin, master)
+		} else if isTerminal(os.Stdout) {
+			_ = pty.InheritSize(os.Stdout, master)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+		c.pty = master
+		c.outs = []outPipe{{r: master, dst: spec.stdout}}
+		closeAfterStart = []*os.File{slave}
+	} else {
+		or, ow, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("pipe: %w", err)
+		}
+		er, ew, err := os.Pipe()
+		if err != nil {
+			or.Close()
+			ow.Close()
+			return nil, fmt.Errorf("pipe: %w", err)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ow, ew
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
+		closeAfterStart = []*os.File{ow, ew}
+	}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked before the child is reaped; after that the thread may go.
+		defer runtime.UnlockOSThread()
+		r.mu.Lock()
+		err := cmd.Start()
+		if err == nil {
+			r.protect(cmd.Process.Pid)
+		}
+		r.mu.Unlock()
+		for _, f := range closeAfterStart {
+			f.Close()
+		}
+		if err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		werr := cmd.Wait()
+		info := exitInfo{at: time.Now()}
+		if cmd.ProcessState != nil {
+			info.status, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
+		} else {
+			info.err = werr
+		}
+		r.unprotect(cmd.Process.Pid)
+		c.exited <- info
+	}()
+	if err := <-started; err != nil {
+		for _, o := range c.outs {
+			o.r.Close()
+		}
+		return nil, fmt.Errorf("start %s: %w", spec.argv[0], err)
+	}
+	pid := cmd.Process.Pid
+	c.id = proc.ID{PID: pid}
+	c.pgid = pid
+	if spec.usePty {
+		c.sid = pid
+	}
+	// The start time is read now; if the child is already gone, a zero start time
+	// matches no live process, which is what we want.
+	if in, err := proc.Stat(pid); err == nil {
+		c.id.StartTime = in.StartTime
+	}
+	return c, nil
+}
+
+// resize copies our terminal's window size to the child's pty.
+func (c *child) resize() {
+	if c.pty == nil {
+		return
+	}
+	for _, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if isTerminal(f) {
+			_ = pty.InheritSize(f, c.pty)
+			return
+		}
+	}
+}
+
+func isatty(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}

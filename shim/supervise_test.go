@@ -1,0 +1,318 @@
+package shim
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+// A supervisor killed with SIGKILL leaves nothing of its job behind: the direct child
+// dies by Pdeathsig, the rest by the guard's sweep.
+func TestKill9OfSupervisorLeavesNoOrphan(t *testing.T) {
+	cases := []struct {
+		name   string
+		script string
+		pids   int
+	}{
+		{"direct child", `echo $$ >> pids; exec sleep 300`, 1},
+		{"grandchild in the group", `sleep 300 & echo $! >> pids; echo $$ >> pids; wait`, 2},
+		{"setsid grandchild ignoring SIGTERM", `setsid sh -c 'trap "" TERM; echo $$ >> pids; exec sleep 300' & echo $$ >> pids; wait`, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSupervisor(t, testOptions{StopTimeout: 5 * time.Second}, "sh", "-c", tc.script)
+			st := s.waitChild()
+			pidFile := filepath.Join(s.work, "pids")
+			waitLines(t, pidFile, tc.pids)
+			ids := readPids(t, pidFile)
+			if len(ids) != tc.pids {
+				t.Fatalf("job processes: got %d alive, want %d", len(ids), tc.pids)
+			}
+			s.cmd.Process.Signal(syscall.SIGKILL)
+			s.wait(5 * time.Second)
+			assertGone(t, 2*time.Second, ids...)
+			eventually(t, 2*time.Second, "no process with the run id", func() bool {
+				left, _ := proc.WithEnv(rundir.RunIDEnv, st.RunID)
+				return len(left) == 0
+			})
+		})
+	}
+}
+
+// However the job ends, nothing of it is left when trainwrap returns, and the exit
+// code says how it ended.
+func TestEndingsLeaveNothingBehind(t *testing.T) {
+	cases := []struct {
+		name   string
+		script string
+		opts   testOptions
+		signal syscall.Signal // sent to the supervisor once the child runs
+		want   int
+		class  string
+	}{
+		{"normal exit", `sleep 300 & echo done`, testOptions{}, 0, 0, "none"},
+		{"crash", `sleep 300 & echo oops; exit 3`, testOptions{MaxFailuresWithoutProgress: 1}, 0, 85, "unknown"},
+		{"stop by SIGTERM", `sleep 300 & echo running; sleep 300`, testOptions{}, syscall.SIGTERM, 143, ""},
+		{"stall", `sleep 300 & echo running; sleep 300`, testOptions{StallTimeout: 500 * time.Millisecond, AbortGrace: 200 * time.Millisecond, MaxFailuresWithoutProgress: 1}, 0, 76, "hang"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.StopTimeout = 2 * time.Second
+			s := startSupervisor(t, tc.opts, "sh", "-c", tc.script)
+			st := s.waitChild()
+			if tc.signal != 0 {
+				s.cmd.Process.Signal(tc.signal)
+			}
+			code := s.wait(20 * time.Second)
+			if code != tc.want {
+				t.Fatalf("exit code %d, want %d\nstderr:\n%s", code, tc.want, s.stderr.String())
+			}
+			assertNoRunProcs(t, st.RunID)
+			recs := s.records()
+			if len(recs) != 1 {
+				t.Fatalf("%d run records, want 1", len(recs))
+			}
+			if tc.class != "" && recs[0].Class != tc.class {
+				t.Errorf("class %q, want %q", recs[0].Class, tc.class)
+			}
+		})
+	}
+}
+
+// A job that ignores SIGTERM is SIGKILLed once --stop-timeout has passed.
+func TestStopTimeoutKillsAJobIgnoringSIGTERM(t *testing.T) {
+	s := startSupervisor(t, testOptions{StopTimeout: time.Second}, "sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.05; done`)
+	st := s.waitChild()
+	eventually(t, 5*time.Second, "ready", func() bool { return strings.Contains(s.stdout.String(), "ready") })
+	t0 := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	code := s.wait(10 * time.Second)
+	took := time.Since(t0)
+	if code != 143 {
+		t.Fatalf("exit code %d, want 143", code)
+	}
+	if took < time.Second || took > 3*time.Second {
+		t.Errorf("stopped after %s, want between 1s (the stop timeout) and 3s", took)
+	}
+	assertNoRunProcs(t, st.RunID)
+	if recs := s.records(); len(recs) != 1 || recs[0].Signal != "SIGKILL" || recs[0].Decision != rundir.DecisionStop {
+		t.Errorf("records: %+v, want one attempt killed by SIGKILL with decision stop", recs)
+	}
+}
+
+// A crash loop restarts with doubling delays until the rate limit gives up, and
+// trainwrap exits with the class's code.
+func TestCrashLoopBacksOffAndGivesUp(t *testing.T) {
+	initial := 200 * time.Millisecond
+	s := startSupervisor(t, testOptions{
+		BackoffInitial: initial, BackoffMax: 10 * time.Second,
+		MaxRestartsInWindow: 3, RestartWindow: time.Minute,
+	}, "sh", "-c", `echo crashing; exit 3`)
+	code := s.wait(20 * time.Second)
+	if code != 85 {
+		t.Fatalf("exit code %d, want 85 (unknown)\nstderr:\n%s", code, s.stderr.String())
+	}
+	recs := s.records()
+	if len(recs) != 4 {
+		t.Fatalf("%d attempts, want 4 (3 restarts, then the rate limit)", len(recs))
+	}
+	for i, r := range recs[:3] {
+		if r.Decision != rundir.DecisionRestart {
+			t.Fatalf("attempt %d: decision %q, want restart", r.Attempt, r.Decision)
+		}
+		want := initial << i
+		gap := recs[i+1].Start.Sub(r.End)
+		lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)+150*time.Millisecond
+		if gap < lo || gap > hi {
+			t.Errorf("gap before attempt %d: %s, want %s ±20%%", r.Attempt+1, gap, want)
+		}
+		if got := time.Duration(r.BackoffMS) * time.Millisecond; got < lo-time.Millisecond || got > time.Duration(float64(want)*1.2)+time.Millisecond {
+			t.Errorf("attempt %d recorded backoff %s, want %s ±20%%", r.Attempt, got, want)
+		}
+	}
+	last := recs[3]
+	if last.Decision != rundir.DecisionGiveUp || !strings.Contains(last.Reason, "max-restarts-in-window") {
+		t.Errorf("last attempt: decision %q reason %q, want give_up by the rate limit", last.Decision, last.Reason)
+	}
+}
+
+// A silent job is caught between the stall timeout and one second later; a Python job
+// dumps its stacks into the log first.
+func TestStallIsDetectedAndStacksDumped(t *testing.T) {
+	script := `echo started; exec sleep 300`
+	py := havePython()
+	if py {
+		script = `exec python3 -c "import time; print('started', flush=True); time.sleep(300)"`
+	}
+	s := startSupervisor(t, testOptions{StallTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, MaxFailuresWithoutProgress: 1}, "sh", "-c", script)
+	st := s.waitChild()
+	var caught time.Time
+	eventually(t, 10*time.Second, "the stall message", func() bool {
+		if strings.Contains(s.stderr.String(), "no progress for") {
+			caught = time.Now()
+			return true
+		}
+		return false
+	})
+	code := s.wait(20 * time.Second)
+	if code != 76 {
+		t.Fatalf("exit code %d, want 76 (hang)\nstderr:\n%s", code, s.stderr.String())
+	}
+	last := lastOutputTime(t, s.log(), "started")
+	if d := caught.Sub(last); d < 2*time.Second || d > 3*time.Second+100*time.Millisecond {
+		t.Errorf("stall caught %s after the last output, want between 2s and 3s", d)
+	}
+	assertNoRunProcs(t, st.RunID)
+	if py {
+		log := s.log()
+		if !strings.Contains(log, "Fatal Python error: Aborted") || !strings.Contains(log, "most recent call first") {
+			t.Errorf("no Python stack dump in the log:\n%s", log)
+		}
+	}
+}
+
+func havePython() bool {
+	_, err := os.Stat("/usr/bin/python3")
+	return err == nil
+}
+
+// lastOutputTime is the log timestamp of the line holding text.
+func lastOutputTime(t *testing.T, log, text string) time.Time {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, text) {
+			ts, _, _ := strings.Cut(line, " ")
+			tm, err := time.Parse("2006-01-02T15:04:05.000Z07:00", ts)
+			if err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			return tm
+		}
+	}
+	t.Fatalf("%q not in the log:\n%s", text, log)
+	return time.Time{}
+}
+
+// The last line a job prints right before it is SIGKILLed reaches the log.
+func TestLastLineBeforeSIGKILLIsLogged(t *testing.T) {
+	s := startSupervisor(t, testOptions{MaxFailuresWithoutProgress: 1}, "sh", "-c", `echo "last words before the end"; kill -9 $$`)
+	code := s.wait(10 * time.Second)
+	if code == 0 {
+		t.Fatalf("exit code 0 for a job killed by SIGKILL")
+	}
+	if !strings.Contains(s.log(), "[1] last words before the end\n") {
+		t.Fatalf("last line missing from the log:\n%s", s.log())
+	}
+	if recs := s.records(); len(recs) != 1 || recs[0].Signal != "SIGKILL" {
+		t.Fatalf("records %+v, want one attempt killed by SIGKILL", recs)
+	}
+}
+
+// A second supervisor on the same run dir refuses to start and leaves the first alone.
+func TestSecondSupervisorRefuses(t *testing.T) {
+	first := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", `echo one; exec sleep 300`)
+	st := first.waitChild()
+	second := startSupervisorIn(t, t.TempDir(), testOptions{StateDir: first.dir.Path}, "sh", "-c", `echo two`)
+	if code := second.wait(10 * time.Second); code != ExitUsage {
+		t.Fatalf("second supervisor: exit %d, want %d", code, ExitUsage)
+	}
+	if !strings.Contains(second.stderr.String(), "in use by another trainwrap") {
+		t.Errorf("second supervisor's message: %q", second.stderr.String())
+	}
+	after := first.state()
+	if after.RunID != st.RunID || after.Child == nil || after.Child.PID != st.Child.PID {
+		t.Fatalf("first supervisor's state changed: %+v", after)
+	}
+	if !(proc.ID{PID: st.Child.PID, StartTime: st.Child.StartTime}).Alive() {
+		t.Fatal("first supervisor's job died")
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if code := first.wait(10 * time.Second); code != 143 {
+		t.Fatalf("first supervisor: exit %d, want 143", code)
+	}
+}
+
+// A state.json that names a live process with another start time (the pid was reused)
+// never gets that process signalled.
+func TestReusedPidInStateIsNotSignalled(t *testing.T) {
+	work := t.TempDir()
+	dir := rundir.New(filepath.Join(work, ".trainwrap"))
+	if err := os.MkdirAll(dir.Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bystander := startBystander(t)
+	st := rundir.State{
+		RunID:      "0123456789abcdef",
+		Supervisor: rundir.Proc{PID: bystander.PID, StartTime: bystander.StartTime + 1},
+		Child:      &rundir.Proc{PID: bystander.PID, PGID: bystander.PID, StartTime: bystander.StartTime + 7},
+		Status:     rundir.StatusRunning,
+	}
+	if err := rundir.WriteState(dir.State(), st); err != nil {
+		t.Fatal(err)
+	}
+	s := startSupervisorIn(t, work, testOptions{StateDir: dir.Path}, "sh", "-c", "echo hi")
+	if code := s.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.stderr.String())
+	}
+	if !bystander.Alive() {
+		t.Fatal("the process whose pid state.json named was signalled")
+	}
+}
+
+// startBystander starts a process that is not ours (no run id) and kills it at cleanup.
+func startBystander(t *testing.T) proc.ID {
+	t.Helper()
+	p, err := os.StartProcess("/bin/sleep", []string{"sleep", "300"}, &os.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill(); p.Wait() })
+	id, err := proc.Identify(p.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A corrupt state.json stops the start with a clear error, and --force moves it aside.
+func TestCorruptStateNeedsForce(t *testing.T) {
+	work := t.TempDir()
+	dir := rundir.New(filepath.Join(work, ".trainwrap"))
+	os.MkdirAll(dir.Path, 0o755)
+	os.WriteFile(dir.State(), []byte(`{"run_id": "abc", "supervisor": {`), 0o644)
+	s := startSupervisorIn(t, work, testOptions{StateDir: dir.Path}, "sh", "-c", "echo hi")
+	if code := s.wait(10 * time.Second); code != ExitUsage {
+		t.Fatalf("exit %d, want %d", code, ExitUsage)
+	}
+	if msg := s.stderr.String(); !strings.Contains(msg, "state.json is corrupt") || !strings.Contains(msg, "--force") {
+		t.Fatalf("message %q does not name the file and the way out", msg)
+	}
+	forced := startSupervisorIn(t, work, testOptions{StateDir: dir.Path, Force: true}, "sh", "-c", "echo hi")
+	if code := forced.wait(10 * time.Second); code != 0 {
+		t.Fatalf("--force: exit %d\n%s", code, forced.stderr.String())
+	}
+	aside, _ := filepath.Glob(dir.State() + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("corrupt state.json not kept aside: %v", aside)
+	}
+}
+
+// The job gets the documented environment.
+func TestJobEnvironment(t *testing.T) {
+	s := startSupervisor(t, testOptions{}, "sh", "-c", `echo "id=$TRAINWRAP_RUN_ID attempt=$TRAINWRAP_ATTEMPT unbuf=$PYTHONUNBUFFERED fh=$PYTHONFAULTHANDLER"`)
+	if code := s.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	st := s.state()
+	want := fmt.Sprintf("id=%s attempt=1 unbuf=1 fh=1", st.RunID)
+	if !strings.Contains(s.stdout.String(), want) {
+		t.Fatalf("job printed %q, want %q", s.stdout.String(), want)
+	}
+}

@@ -1,0 +1,304 @@
+package shim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/trainwrap/trainwrap/classify"
+	"github.com/trainwrap/trainwrap/observe"
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+// Exit codes of Run besides the class codes.
+const (
+	ExitOK        = 0
+	ExitUsage     = 2
+	ExitPreflight = 3
+)
+
+// Error is an error with the exit code trainwrap should end with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// supervisor is the state of one `trainwrap run`. Only the goroutine in Run touches it,
+// except the atomics, which the output pumps update.
+type supervisor struct {
+	o      Options
+	dir    rundir.Dir
+	runID  string
+	self   proc.ID
+	reaper *reaper
+	sigs   chan os.Signal
+	log    *logSink
+	logw   *lumberjack.Logger
+	guard  *guardHandle
+	state  rundir.State
+	rs     *restarter
+
+	bestStep       int64 // highest step any attempt reached
+	bestCheckpoint int64 // newest complete checkpoint step seen
+	resume         string
+	lastClass      string
+
+	// set by the output pumps of the current attempt
+	lastProgress atomic.Int64 // unix nanos
+	step         atomic.Int64
+}
+
+// Run supervises o.Command until it succeeds, is stopped, or the policy gives up, and
+// returns the exit code trainwrap should end with. Errors that stop it before the job
+// starts are *Error with the code to use.
+func Run(ctx context.Context, o Options) (int, error) {
+	o.Defaults()
+	if len(o.Command) == 0 {
+		return ExitUsage, &Error{ExitUsage, errors.New("no command given: trainwrap [run] [flags] -- CMD ARGS...")}
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	s := &supervisor{o: o, dir: rundir.New(o.StateDir), reaper: newReaper(), bestStep: -1, bestCheckpoint: -1}
+	return s.run(ctx)
+}
+
+func (s *supervisor) logf(format string, args ...any) {
+	fmt.Fprintf(s.o.Stderr, "trainwrap: "+format+"\n", args...)
+}
+
+func (s *supervisor) run(ctx context.Context) (int, error) {
+	if err := os.MkdirAll(s.dir.Logs(), 0o755); err != nil {
+		return ExitUsage, &Error{ExitUsage, fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", s.dir.Path, err)}
+	}
+	lock, err := lockDir(s.dir.Lock())
+	if errors.Is(err, ErrLocked) {
+		who := ""
+		if st, rerr := rundir.ReadState(s.dir.State()); rerr == nil {
+			who = fmt.Sprintf(" (supervisor pid %d)", st.Supervisor.PID)
+		}
+		return ExitUsage, &Error{ExitUsage, fmt.Errorf("%s is in use by another trainwrap%s; wait for it to end, or use another --state-dir", s.dir.Path, who)}
+	}
+	if err != nil {
+		return ExitUsage, &Error{ExitUsage, err}
+	}
+	defer lock.Close()
+
+	if err := s.sweepPrevious(); err != nil {
+		return ExitUsage, &Error{ExitUsage, err}
+	}
+
+	s.runID = newRunID()
+	if s.self, err = proc.Self(); err != nil {
+		return ExitUsage, &Error{ExitUsage, fmt.Errorf("read own process identity: %w", err)}
+	}
+	if err := becomeSubreaper(); err != nil {
+		s.logf("warning: cannot become a child subreaper (%v); orphans of the job will be found by run id only", err)
+	}
+
+	s.sigs = make(chan os.Signal, 32)
+	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCHLD, syscall.SIGPIPE)
+	defer signal.Stop(s.sigs)
+
+	exe := s.o.Exe
+	if exe == "" {
+		exe, _ = os.Executable()
+	}
+	if g, err := startGuard(exe, s.runID, s.self); err != nil {
+		s.logf("warning: %v; if trainwrap is killed with SIGKILL, grandchildren of the job may survive until the next run on this directory", err)
+	} else {
+		s.guard = g
+	}
+	defer s.guard.stop()
+
+	s.logw = &lumberjack.Logger{
+		Filename:   s.dir.TrainLog(),
+		MaxSize:    s.o.LogMaxSizeMB,
+		MaxBackups: s.o.LogMaxBackups,
+		Compress:   true,
+	}
+	s.log = &logSink{w: s.logw, stderr: s.o.Stderr}
+	defer s.logw.Close()
+
+	now := time.Now()
+	s.state = rundir.State{
+		RunID:          s.runID,
+		Supervisor:     rundir.Proc{PID: s.self.PID, StartTime: s.self.StartTime},
+		Command:        s.o.Command,
+		Status:         rundir.StatusStarting,
+		StartedAt:      now,
+		CheckpointRoot: s.o.CheckpointRoot,
+	}
+	if s.o.StallTimeout > 0 {
+		s.state.StallTimeout = s.o.StallTimeout.String()
+	}
+	if s.guard != nil {
+		s.state.Guard = &rundir.Proc{PID: s.guard.pid}
+	}
+	s.writeState()
+
+	if s.o.Preflight != nil {
+		if err := s.o.Preflight(ctx); err != nil {
+			s.state.Status = rundir.StatusGaveUp
+			s.writeState()
+			return ExitPreflight, &Error{ExitPreflight, fmt.Errorf("preflight failed: %w; fix it (trainwrap preflight --fix) or start with --skip-preflight", err)}
+		}
+	}
+	if s.o.Checkpoints != nil {
+		if res, err := s.o.Checkpoints(ctx); err != nil {
+			s.logf("checkpoints: %v", err)
+		} else {
+			s.resume = res.Resume
+			s.bestCheckpoint = res.NewestComplete
+			if res.Resume != "" {
+				s.logf("resuming from %s (step %d)", res.Resume, res.ResumeStep)
+			}
+		}
+	}
+
+	s.rs = newRestarter(s.o.Policy, uint64(now.UnixNano()))
+	code := s.loop(ctx)
+	s.finish()
+	return code, nil
+}
+
+// sweepPrevious checks the state.json of an earlier supervisor on this directory and
+// kills what is left of its job: processes that still carry its run id, proven by
+// pid, start time and environment, once that supervisor is dead.
+func (s *supervisor) sweepPrevious() error {
+	prev, err := rundir.ReadState(s.dir.State())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if errors.Is(err, rundir.ErrCorruptState) {
+		if !s.o.Force {
+			return err
+		}
+		aside := s.dir.State() + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(s.dir.State(), aside); rerr != nil {
+			return fmt.Errorf("move corrupt state aside: %w", rerr)
+		}
+		s.logf("--force: moved the corrupt state.json aside to %s", filepath.Base(aside))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if prev.RunID == "" {
+		return nil
+	}
+	sup := proc.ID{PID: prev.Supervisor.PID, StartTime: prev.Supervisor.StartTime}
+	if sup.PID != 0 && sup.Alive() {
+		// Holding the lock means it is not supervising this directory any more; its
+		// job is its own business.
+		return nil
+	}
+	left, err := proc.WithEnv(rundir.RunIDEnv, prev.RunID)
+	if err != nil || len(left) == 0 {
+		return nil
+	}
+	killed := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for len(left) > 0 && time.Now().Before(deadline) {
+		for _, in := range left {
+			if proc.SignalIfEnv(in.ID, rundir.RunIDEnv, prev.RunID, syscall.SIGKILL) == nil {
+				killed++
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		left, _ = proc.WithEnv(rundir.RunIDEnv, prev.RunID)
+	}
+	if killed > 0 {
+		s.logf("killed %d leftover process(es) of the previous run %s", killed, prev.RunID)
+	}
+	return nil
+}
+
+// finish waits for every descendant when we are PID 1 (a container's init), reaping
+// them, so the container does not end with processes still running.
+func (s *supervisor) finish() {
+	s.reaper.reapAll()
+	if os.Getpid() != 1 {
+		return
+	}
+	deadline := time.Now().Add(s.o.StopTimeout)
+	for time.Now().Before(deadline) {
+		ds, err := proc.Descendants(1)
+		if err != nil {
+			return
+		}
+		alive := 0
+		for _, d := range ds {
+			if d.State != "Z" && (s.guard == nil || d.PID != s.guard.pid) {
+				alive++
+			}
+		}
+		s.reaper.reapAll()
+		if alive == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *supervisor) writeState() {
+	s.state.LogWriteErrors = s.log.failuresOrZero()
+	if err := rundir.WriteState(s.dir.State(), s.state); err != nil {
+		s.logf("warning: %v", err)
+	}
+}
+
+func (s *supervisor) publish(e observe.Event) {
+	if s.o.Observer == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.RunID = s.runID
+	if e.Attempt == 0 {
+		e.Attempt = s.state.Attempt
+	}
+	s.o.Observer.Publish(e)
+}
+
+func (l *logSink) failuresOrZero() int64 {
+	if l == nil {
+		return 0
+	}
+	return l.failures.Load()
+}
+
+func newRunID() string {
+	var b [8]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		return fmt.Sprintf("%x", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// oomKills reads the cgroup OOM-kill counter, -1 when unknown.
+func oomKills() int64 {
+	n, _, err := classify.OOMKillCount()
+	if err != nil {
+		return -1
+	}
+	return n
+}

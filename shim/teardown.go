@@ -1,0 +1,141 @@
+package shim
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+// job names the processes of one run: the current child, and everything that carries
+// the run id or descends from us inside the job's group or session.
+type job struct {
+	runID string
+	guard int // the guard process: ours, but not the job's
+	c     *child
+}
+
+// procs lists the live (not zombie) processes of the job. A process counts when it
+// descends from this supervisor and is in the child's process group or session, or
+// descends from the child, or carries TRAINWRAP_RUN_ID=<run id> anywhere on the machine
+// (a random id: proof that we started it).
+func (j job) procs() []proc.Info {
+	all, err := proc.All()
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	kids := make(map[int][]proc.Info, len(all))
+	for _, in := range all {
+		kids[in.PPID] = append(kids[in.PPID], in)
+	}
+	inJob := map[int]bool{}
+	var out []proc.Info
+	add := func(in proc.Info) {
+		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard {
+			inJob[in.PID] = true
+			out = append(out, in)
+		}
+	}
+	// Descendants of the child, whatever their group or environment.
+	if j.c != nil && !j.c.gone {
+		queue := []int{j.c.id.PID}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			for _, k := range kids[p] {
+				add(k)
+				queue = append(queue, k.PID)
+			}
+		}
+	}
+	// Our descendants (orphans re-parented to us) in the job's group or session.
+	queue := []int{self}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, k := range kids[p] {
+			if k.PID == j.guard {
+				continue
+			}
+			if j.c != nil && (k.PGID == j.c.pgid || (j.c.sid != 0 && k.SID == j.c.sid)) {
+				add(k)
+			}
+			queue = append(queue, k.PID)
+		}
+	}
+	// Anything that carries our run id.
+	for _, in := range all {
+		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && proc.HasEnv(in.PID, rundir.RunIDEnv, j.runID) {
+			add(in)
+		}
+	}
+	// The leader itself, while it is not yet reaped.
+	if j.c != nil && !j.c.gone {
+		if in, err := proc.Stat(j.c.id.PID); err == nil && in.StartTime == j.c.id.StartTime && in.State != "Z" {
+			add(in)
+		}
+	}
+	return out
+}
+
+// signalGroup sends sig to the child's process group, but only while its leader is
+// known alive (not yet reaped): then the group id cannot have been reused.
+func (j job) signalGroup(sig syscall.Signal) bool {
+	if j.c == nil || j.c.gone {
+		return false
+	}
+	return syscall.Kill(-j.c.pgid, sig) == nil
+}
+
+// signalAll sends sig to every live process of the job, each through a pidfd checked
+// against its start time.
+func (j job) signalAll(sig syscall.Signal) int {
+	n := 0
+	for _, in := range j.procs() {
+		if proc.Signal(in.ID, sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// killAll SIGKILLs the job until no process of it is left or ctx ends, reaping orphans
+// in between. It returns the number of processes still alive.
+func (j job) killAll(ctx context.Context, r *reaper) int {
+	for {
+		left := j.procs()
+		if len(left) == 0 {
+			r.reap()
+			return 0
+		}
+		for _, in := range left {
+			_ = proc.Signal(in.ID, syscall.SIGKILL)
+		}
+		r.reap()
+		select {
+		case <-ctx.Done():
+			return len(j.procs())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitGone waits until no process of the job is left, or ctx ends. It returns true when
+// the job is gone.
+func (j job) waitGone(ctx context.Context, r *reaper, poll time.Duration) bool {
+	for {
+		r.reap()
+		if len(j.procs()) == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(poll):
+		}
+	}
+}
