@@ -289,9 +289,11 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 		}
 		return t.C
 	}
+	var killAt time.Time // when the stop sequence SIGKILLs what is left
 	startStop := func(sig syscall.Signal) {
 		stopping = true
 		j.signalGroup(sig)
+		killAt = time.Now().Add(s.o.StopTimeout)
 		killTimer = time.NewTimer(s.o.StopTimeout)
 	}
 	if s.o.HeartbeatFile != "" {
@@ -354,8 +356,7 @@ wait:
 			abortTimer = time.NewTimer(s.o.AbortGrace)
 		case <-timerC(abortTimer):
 			abortTimer = nil
-			j.signalGroup(syscall.SIGTERM)
-			killTimer = time.NewTimer(s.o.StopTimeout)
+			startStop(syscall.SIGTERM)
 		case <-timerC(killTimer):
 			killTimer = nil
 			killedByUs = true
@@ -385,15 +386,18 @@ wait:
 	}
 	stallTimer.Stop()
 
-	// The leader is gone; now the rest of the job: SIGTERM, the stop timeout, SIGKILL.
+	// The leader is gone; now the rest of the job. A stop already sent its signal and
+	// keeps its deadline; after a plain exit the leftovers get SIGTERM and the full stop
+	// timeout; a stall still waiting out its SIGABRT grace goes straight to SIGKILL.
 	if left := j.procs(); len(left) > 0 {
-		if stopping || res.stalled {
-			killedByUs = true
-			j.signalAll(syscall.SIGKILL)
-		} else {
+		switch {
+		case abortTimer != nil:
+			killAt = time.Now()
+		case !stopping:
 			j.signalAll(syscall.SIGTERM)
+			killAt = time.Now().Add(s.o.StopTimeout)
 		}
-		gctx, cancel := context.WithTimeout(context.Background(), s.o.StopTimeout)
+		gctx, cancel := context.WithDeadline(context.Background(), killAt)
 		gone := j.waitGone(gctx, s.reaper, 20*time.Millisecond)
 		cancel()
 		if !gone {
