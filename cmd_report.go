@@ -1,9 +1,32 @@
 package main
 
-import "errors"
+import (
+	"bytes"
+	"fmt"
 
-// ReportCmd is a placeholder until its owner lands the real command.
-type ReportCmd struct{}
+	"github.com/trainwrap/trainwrap/observe"
+	"github.com/trainwrap/trainwrap/rundir"
+)
 
-// Run reports that the command is not built yet.
-func (c *ReportCmd) Run(g *Globals) error { return errors.New("report: not built yet") }
+// ReportCmd writes the status page of a run as one self-contained HTML file, for a
+// post-mortem of a finished run or a snapshot of a live one.
+type ReportCmd struct {
+	Out string `help:"Write the page to FILE instead of stdout (atomically: a reader never sees half a page)." type:"path" placeholder:"FILE.html" short:"o"`
+}
+
+// Run renders the page of the run dir in --state-dir.
+func (c *ReportCmd) Run(g *Globals) error {
+	var b bytes.Buffer
+	if err := observe.RenderPage(&b, g.StateDir, false); err != nil {
+		return exitError{code: 1, err: fmt.Errorf("report: %w", err)}
+	}
+	if c.Out == "" {
+		_, err := g.Stdout.Write(b.Bytes())
+		return err
+	}
+	if err := rundir.WriteFileAtomic(c.Out, b.Bytes(), 0o644); err != nil {
+		return exitError{code: 1, err: fmt.Errorf("report: %w", err)}
+	}
+	fmt.Fprintf(g.Stderr, "trainwrap: report written to %s\n", c.Out)
+	return nil
+}

@@ -1,0 +1,268 @@
+package observe
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trainwrap/trainwrap/rundir"
+)
+
+//go:embed page.html.tmpl
+var pageSource string
+
+// pageTemplate is parsed once; it has no external references (no CDN, no fonts), so
+// the page works offline and as an e-mail attachment.
+var pageTemplate = template.Must(template.New("page").Parse(pageSource))
+
+// RefreshSeconds is how often the live page reloads itself.
+const RefreshSeconds = 10
+
+// pageData is everything the template shows.
+type pageData struct {
+	Live          bool
+	Refresh       int
+	Generated     string
+	RunID         string
+	Command       string
+	Status        string
+	StatusColor   string
+	Attempt       int
+	Restarts      int
+	Step          int64
+	SinceProgress string
+	StallTimeout  string
+	NextStart     string
+	LastCrash     *crashView
+	Timeline      template.HTML
+	Legend        []legendItem
+	Attempts      []attemptRow
+	Charts        []template.HTML
+	Notes         []string
+}
+
+type crashView struct {
+	Attempt    int
+	Class      string
+	Color      string
+	Exit       string
+	When       string
+	Evidence   []string
+	Suggestion string
+	Decision   string
+	Reason     string
+}
+
+type legendItem struct{ Name, Color string }
+
+type attemptRow struct {
+	Attempt   int
+	Start     string
+	Duration  string
+	Exit      string
+	Class     string
+	Color     string
+	Steps     string
+	Resumed   string
+	Decision  string
+	Reason    string
+	Running   bool
+	Evidence1 string
+}
+
+// RenderPage writes the status page of the run dir at stateDir: one self-contained
+// HTML document with the state, the last crash, a timeline of every attempt and the
+// resource history. live adds a self-refresh and measures ages against now; without
+// it (trainwrap report) the page is a still post-mortem. A run dir with neither
+// state.json nor runs.jsonl is an error.
+func RenderPage(w io.Writer, stateDir string, live bool) error {
+	return renderPage(w, rundir.New(stateDir), live, time.Now())
+}
+
+func renderPage(w io.Writer, dir rundir.Dir, live bool, now time.Time) error {
+	var st *rundir.State
+	s, err := rundir.ReadState(dir.State())
+	switch {
+	case err == nil:
+		st = &s
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return fmt.Errorf("status page: %w", err)
+	}
+	recs, err := rundir.ReadRecords(dir.Runs())
+	if err != nil {
+		return fmt.Errorf("status page: %w", err)
+	}
+	if st == nil && len(recs) == 0 {
+		return fmt.Errorf("status page: no run recorded in %s (no state.json, no runs.jsonl); point --state-dir at a run dir", dir.Path)
+	}
+	samples, err := ReadSamples(dir.Samples())
+	d := buildPage(st, recs, samples, live, now)
+	if err != nil {
+		d.Notes = append(d.Notes, "resource history unreadable: "+err.Error())
+	}
+	if err := pageTemplate.Execute(w, d); err != nil {
+		return fmt.Errorf("status page: render: %w", err)
+	}
+	return nil
+}
+
+func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bool, now time.Time) pageData {
+	d := pageData{Live: live, Refresh: RefreshSeconds, Generated: now.UTC().Format(time.RFC3339)}
+	if st != nil {
+		d.RunID = st.RunID
+		d.Command = strings.Join(st.Command, " ")
+		d.Status = st.Status
+		d.Attempt = st.Attempt
+		d.Restarts = st.Restarts
+		d.Step = st.Step
+		d.StallTimeout = st.StallTimeout
+		if !st.LastProgress.IsZero() {
+			if live && isLive(st.Status) {
+				d.SinceProgress = now.Sub(st.LastProgress).Round(time.Second).String()
+			} else {
+				d.SinceProgress = "last at " + st.LastProgress.UTC().Format(time.RFC3339)
+			}
+		}
+		if st.NextStart != nil && st.Status == rundir.StatusBackoff {
+			d.NextStart = st.NextStart.UTC().Format(time.RFC3339)
+		}
+	} else if n := len(recs); n > 0 {
+		last := recs[n-1]
+		d.RunID, d.Command, d.Attempt, d.Step = last.RunID, strings.Join(last.Command, " "), last.Attempt, last.StepEnd
+		d.Status = "unknown (no state.json)"
+	}
+	if d.SinceProgress == "" {
+		d.SinceProgress = "no progress seen"
+	}
+	d.StatusColor = statusColor(d.Status)
+
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if r.Decision == rundir.DecisionDone || r.Decision == rundir.DecisionStop || r.Class == "" || r.Class == "none" {
+			continue
+		}
+		ev := make([]string, 0, len(r.Evidence))
+		for _, e := range r.Evidence {
+			ev = append(ev, fmt.Sprintf("%d: %s", e.Line, e.Text))
+		}
+		d.LastCrash = &crashView{Attempt: r.Attempt, Class: r.Class, Color: ClassColor(r.Class), Exit: recordExit(r),
+			When: r.End.UTC().Format(time.RFC3339), Evidence: ev, Suggestion: r.Suggestion, Decision: r.Decision, Reason: r.Reason}
+		break
+	}
+
+	spans := buildSpans(recs, st, samples, now)
+	d.Timeline = timelineSVG(spans)
+	seen := map[string]bool{}
+	for _, s := range spans {
+		if s.Crashed && !seen[s.Class] {
+			seen[s.Class] = true
+			d.Legend = append(d.Legend, legendItem{s.Class, s.Color})
+		}
+	}
+	sort.Slice(d.Legend, func(i, j int) bool { return d.Legend[i].Name < d.Legend[j].Name })
+
+	for _, r := range recs {
+		row := attemptRow{Attempt: r.Attempt, Start: r.Start.UTC().Format("2006-01-02 15:04:05"), Duration: r.End.Sub(r.Start).Round(time.Second).String(),
+			Exit: recordExit(r), Class: r.Class, Steps: fmt.Sprintf("%d → %d", r.StepStart, r.StepEnd), Resumed: r.ResumedFrom, Decision: r.Decision, Reason: r.Reason}
+		if r.Class != "" && r.Class != "none" {
+			row.Color = ClassColor(r.Class)
+		}
+		if len(r.Evidence) > 0 {
+			row.Evidence1 = r.Evidence[0].Text
+		}
+		d.Attempts = append(d.Attempts, row)
+	}
+	for _, s := range spans {
+		if s.Running {
+			d.Attempts = append(d.Attempts, attemptRow{Attempt: s.Attempt, Start: s.Start.UTC().Format("2006-01-02 15:04:05"),
+				Duration: now.Sub(s.Start).Round(time.Second).String(), Exit: "running", Steps: fmt.Sprintf("%d → %d", s.ResumeAt, d.Step), Resumed: s.Resumed, Running: true})
+		}
+	}
+	d.Charts = resourceCharts(samples)
+	return d
+}
+
+func statusColor(status string) string {
+	switch status {
+	case rundir.StatusRunning:
+		return colorRunning
+	case rundir.StatusSucceeded:
+		return colorOK
+	case rundir.StatusGaveUp:
+		return classColors["cuda_oom"]
+	case rundir.StatusBackoff, rundir.StatusStarting, rundir.StatusStopping:
+		return classColors["host_oom"]
+	}
+	return colorStopped
+}
+
+// resourceCharts draws host memory, disk free and, when samples carry them, GPU
+// temperature, memory and utilisation.
+func resourceCharts(samples []Sample) []template.HTML {
+	if len(samples) == 0 {
+		return nil
+	}
+	const gib = 1 << 30
+	mem := series{Name: "host memory used", Color: seriesColors[0]}
+	disks := map[string]*series{}
+	var diskOrder []string
+	gpuTemp, gpuMem, gpuUtil := map[int]*series{}, map[int]*series{}, map[int]*series{}
+	var gpuOrder []int
+	for _, s := range samples {
+		if s.MemTotal > 0 {
+			mem.Points = append(mem.Points, fpoint{s.Time, float64(s.MemTotal-min(s.MemAvailable, s.MemTotal)) / gib})
+		}
+		for _, dk := range s.Disks {
+			ds, ok := disks[dk.Path]
+			if !ok {
+				ds = &series{Name: dk.Path, Color: seriesColors[len(diskOrder)%len(seriesColors)]}
+				disks[dk.Path] = ds
+				diskOrder = append(diskOrder, dk.Path)
+			}
+			ds.Points = append(ds.Points, fpoint{s.Time, float64(dk.Free) / gib})
+		}
+		for _, g := range s.GPUs {
+			if _, ok := gpuTemp[g.Index]; !ok {
+				c := seriesColors[len(gpuOrder)%len(seriesColors)]
+				name := fmt.Sprintf("GPU %d", g.Index)
+				gpuTemp[g.Index], gpuMem[g.Index], gpuUtil[g.Index] = &series{Name: name, Color: c}, &series{Name: name, Color: c}, &series{Name: name, Color: c}
+				gpuOrder = append(gpuOrder, g.Index)
+			}
+			gpuTemp[g.Index].Points = append(gpuTemp[g.Index].Points, fpoint{s.Time, float64(g.TempC)})
+			gpuMem[g.Index].Points = append(gpuMem[g.Index].Points, fpoint{s.Time, float64(g.MemUsed) / gib})
+			gpuUtil[g.Index].Points = append(gpuUtil[g.Index].Points, fpoint{s.Time, float64(g.UtilPct)})
+		}
+	}
+	var out []template.HTML
+	if len(mem.Points) > 0 {
+		out = append(out, lineChart("host memory used", "GiB", []series{mem}))
+	}
+	if len(diskOrder) > 0 {
+		ss := make([]series, 0, len(diskOrder))
+		for _, p := range diskOrder {
+			ss = append(ss, *disks[p])
+		}
+		out = append(out, lineChart("disk free", "GiB", ss))
+	}
+	if len(gpuOrder) > 0 {
+		collect := func(m map[int]*series) []series {
+			ss := make([]series, 0, len(gpuOrder))
+			for _, i := range gpuOrder {
+				ss = append(ss, *m[i])
+			}
+			return ss
+		}
+		out = append(out,
+			lineChart("GPU temperature", "°C", collect(gpuTemp)),
+			lineChart("GPU memory used", "GiB", collect(gpuMem)),
+			lineChart("GPU utilisation", "%", collect(gpuUtil)))
+	}
+	return out
+}
