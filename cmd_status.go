@@ -156,6 +156,7 @@ func (c *GuardCmd) Run(g *Globals) error {
 		RunID:      c.RunID,
 		Supervisor: proc.ID{PID: c.SupervisorPID, StartTime: c.SupervisorStart},
 		Stdin:      os.Stdin,
+		Ready:      os.Stdout,
 		Stderr:     g.Stderr,
 	})
 }

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -34,10 +35,21 @@ func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
+	// The guard says "ready" once its signal handlers are in place: a supervisor
+	// killed before that moment would otherwise kill the guard with its parent-death
+	// SIGTERM before the sweep.
+	rr, rw, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	defer rr.Close()
 	cmd := &exec.Cmd{
 		Path:   exe,
 		Args:   []string{"trainwrap", "guard", "--run-id", runID, "--supervisor-pid", fmt.Sprint(self.PID), "--supervisor-start", fmt.Sprint(self.StartTime)},
 		Stdin:  r,
+		Stdout: rw,
 		Stderr: os.Stderr,
 		// Its own group: a Ctrl-C meant for the supervisor must not reach it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM},
@@ -51,6 +63,7 @@ func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
 		defer runtime.UnlockOSThread()
 		err := cmd.Start()
 		r.Close()
+		rw.Close()
 		started <- err
 		if err != nil {
 			return
@@ -63,6 +76,24 @@ func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
 		return nil, fmt.Errorf("guard: start %s: %w", exe, err)
 	}
 	g.pid = cmd.Process.Pid
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(rr).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("said %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			g.stop()
+			return nil, fmt.Errorf("guard did not start: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		g.stop()
+		return nil, fmt.Errorf("guard did not say ready within 10s")
+	}
 	return g, nil
 }
 
@@ -84,7 +115,9 @@ type GuardOptions struct {
 	RunID      string
 	Supervisor proc.ID
 	Stdin      io.Reader
-	Stderr     io.Writer
+	// Ready receives "ready\n" once the guard's signal handlers are installed.
+	Ready  io.Writer
+	Stderr io.Writer
 }
 
 // RunGuard is the body of `trainwrap guard`. It waits until its supervisor is gone,
@@ -99,6 +132,14 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	if o.Ready != nil {
+		if _, err := io.WriteString(o.Ready, "ready\n"); err != nil {
+			return fmt.Errorf("guard: tell the supervisor: %w", err)
+		}
+		if c, ok := o.Ready.(io.Closer); ok {
+			c.Close()
+		}
+	}
 	eof := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, o.Stdin)

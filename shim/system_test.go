@@ -65,8 +65,8 @@ echo started; while :; do sleep 0.05; done`
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "supervise", "sh", "-c", script)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(to))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
