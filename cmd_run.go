@@ -16,8 +16,8 @@ type RunCmd struct {
 	Config string `help:"trainwrap's own JSON config file; flags win over TRAINWRAP_* env vars, env vars over the file (default: trainwrap.json when present)." type:"path" placeholder:"FILE"`
 
 	Pty           string `help:"Give the job a pseudo-terminal: auto (when stdout is a terminal), always, never." enum:"auto,always,never" default:"auto"`
-	LogMaxSize    int    `help:"Rotate logs/train.log at this size, in MB." default:"100" placeholder:"MB"`
-	LogMaxBackups int    `help:"Rotated logs to keep (gzip-compressed)." default:"10" placeholder:"N"`
+	LogMaxSize    int    `help:"Rotate logs/train.log at this size, in MB." default:"100"`
+	LogMaxBackups int    `help:"Rotated logs to keep (gzip-compressed)." default:"10"`
 
 	StopTimeout    time.Duration `help:"After forwarding a stop signal, wait this long before SIGKILL to every process of the job." default:"20s"`
 	StallTimeout   time.Duration `help:"Restart the job after this long without progress, once it has made progress (0 = off)." default:"10m"`
@@ -36,7 +36,7 @@ type RunCmd struct {
 	ResumeArg string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
 	Force     bool   `help:"Start even when state.json is corrupt (it is moved aside, not deleted)."`
 
-	Command []string `arg:"" passthrough:"" help:"The training command and its arguments, after --."`
+	Command []string `arg:"" optional:"" passthrough:"" help:"The training command and its arguments, after --."`
 }
 
 // Run supervises the command and exits with the code DESIGN.md names.

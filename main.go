@@ -72,21 +72,45 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	cli.Stdout, cli.Stderr = stdout, stderr
-	parser, err := kong.New(&cli,
+	cfg, err := loadConfig(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+		return 2
+	}
+	// kong calls Exit after --help; the parse that follows must not turn it into an
+	// error.
+	exited, exitCode := false, 0
+	opts := []kong.Option{
 		kong.Name("trainwrap"),
 		kong.Description("Supervise long GPU training jobs: preflight, restart with backoff, crash classification."),
 		kong.UsageOnError(),
 		kong.DefaultEnvars("TRAINWRAP"),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) {}),
-		kong.Configuration(kong.JSON, configPaths(args)...),
+		kong.Exit(func(code int) { exited, exitCode = true, code }),
 		kong.Bind(&cli.Globals),
-	)
+	}
+	if cfg != nil {
+		opts = append(opts, kong.Resolvers(cfg))
+	}
+	parser, err := kong.New(&cli, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+		return 2
+	}
+	if cfg != nil {
+		if err := cfg.Validate(parser.Model); err != nil {
+			fmt.Fprintf(stderr, "trainwrap: %v\n", err)
+			return 2
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
 		return 2
 	}
 	ctx, err := parser.Parse(args)
+	if exited {
+		return exitCode
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
 		return 2
