@@ -101,7 +101,9 @@ func TestGPU(t *testing.T) {
 		}, GPUCheck{}, Warn, []string{"GPU7: persistence mode is off"}},
 		{"ECC not supported is not a failure", func(s *server.Server) {
 			for i := range s.Devices {
-				device(s, i).GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+				device(s, i).GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) {
+					return 0, nvml.ERROR_NOT_SUPPORTED
+				}
 			}
 		}, GPUCheck{}, OK, nil},
 		{"GPU lost", func(s *server.Server) {
