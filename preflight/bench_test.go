@@ -1,0 +1,35 @@
+package preflight
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkAll runs the whole preflight as `trainwrap preflight` does, with a job
+// config, a required path and a command, on a host without GPUs (the GPU check then
+// skips after failing to load NVML). The budget is 300 ms per run.
+func BenchmarkAll(b *testing.B) {
+	dir := b.TempDir()
+	ckpt := filepath.Join(dir, "ckpt")
+	if err := os.MkdirAll(ckpt, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{
+		StateDir:       filepath.Join(dir, "run"),
+		CheckpointRoot: ckpt,
+		MinFreeDisk:    1 * MB,
+		JobConfigs:     []string{configFile("good.json"), configFile("good.yaml")},
+		Require:        []string{ckpt},
+		Command:        []string{"sh", "-c", "true"},
+	}
+	checks := All(cfg)
+	b.ResetTimer()
+	for b.Loop() {
+		rep := Run(context.Background(), checks, RunOptions{})
+		if f := rep.Failed(); len(f) > 0 {
+			b.Fatalf("%s failed: %s", f[0].Check, f[0].Reason)
+		}
+	}
+}
