@@ -26,6 +26,8 @@ type PreflightCmd struct {
 	Require       []string           `help:"Paths the job needs (base model, dataset) that must be readable." type:"path" placeholder:"PATH"`
 	Keep          int                `help:"Complete checkpoints the disk fix keeps when it prunes." default:"3" placeholder:"N"`
 
+	InProcess bool `help:"Run the GPU check in this process instead of a child." hidden:""`
+
 	Command []string `arg:"" optional:"" passthrough:"" help:"The training command whose executable must resolve, after --."`
 }
 
@@ -48,6 +50,11 @@ func (c *PreflightCmd) Run(g *Globals) error {
 		Require:        c.Require,
 		Command:        cmd,
 		Keep:           c.Keep,
+	}
+	// The GPU check runs in a child trainwrap: an NVML call that kills or hangs the
+	// process then costs one check, not the report.
+	if exe, err := os.Executable(); err == nil && !c.InProcess {
+		cfg.GPUExec = preflight.GPUChildArgs(exe, cfg)
 	}
 	checks, err := preflight.Select(preflight.All(cfg), c.Only)
 	if err != nil {

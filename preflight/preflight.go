@@ -117,6 +117,9 @@ type Config struct {
 	Keep int
 	// GPUReclaimTimeout bounds WaitGPUMemoryReleased between attempts.
 	GPUReclaimTimeout time.Duration
+	// GPUExec, when set, runs the GPU check in this child command (see ChildCheck and
+	// GPUChildArgs) instead of in this process.
+	GPUExec []string
 }
 
 // withDefaults fills the zero fields.

@@ -28,7 +28,7 @@ func All(cfg Config) []Check {
 		&MemoryCheck{MinAvailable: cfg.MinFreeMemory},
 		&ShmCheck{Path: "/dev/shm", Min: cfg.ShmMin},
 		&RlimitCheck{},
-		NewGPUCheck(cfg),
+		gpuCheck(cfg),
 		&LockCheck{Dir: dir},
 		&StateCheck{Dir: dir},
 		&LeftoversCheck{Dir: dir},
@@ -44,9 +44,18 @@ func Quick(cfg Config) []Check {
 	cfg = cfg.withDefaults()
 	dir := rundir.New(cfg.StateDir)
 	return []Check{
-		NewGPUCheck(cfg),
+		gpuCheck(cfg),
 		&DiskCheck{Paths: diskPaths(cfg, dir), MinFree: cfg.MinFreeDisk, CheckpointRoot: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), Keep: cfg.Keep},
 	}
+}
+
+// gpuCheck is the GPU check in a child process when cfg says how to start one, else
+// in this process.
+func gpuCheck(cfg Config) Check {
+	if len(cfg.GPUExec) > 0 {
+		return &ChildCheck{CheckName: "gpu", Argv: cfg.GPUExec}
+	}
+	return NewGPUCheck(cfg)
 }
 
 // runDirs are the directories trainwrap writes into.

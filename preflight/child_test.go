@@ -1,0 +1,51 @@
+package preflight
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestChildCheck runs real child processes: one that reports, one that dies the way
+// go-nvml ends a process on a missing symbol, one that hangs like a stuck NVML Init.
+func TestChildCheck(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		argv   []string
+		want   Status
+		reason string
+	}{
+		{"reports", []string{"sh", "-c", `echo '{"results":[{"check":"gpu","status":"warn","reason":"GPU0: 88°C"}],"exit_code":1}'; exit 1`}, Warn, "GPU0: 88°C"},
+		{"dies with 127", []string{"sh", "-c", "echo 'symbol lookup error: nvmlDeviceGetRemappedRows' >&2; exit 127"}, Fail, "the gpu check process died: exit status 127 (NVML may lack a function"},
+		{"prints garbage", []string{"sh", "-c", "echo not json"}, Fail, "the gpu check process printed no report"},
+		{"missing binary", []string{"/nonexistent/trainwrap"}, Fail, "no such file"},
+		{"no command", nil, Fail, "no command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			wantResult(t, runCheck(t, &ChildCheck{CheckName: "gpu", Argv: tc.argv}), tc.want, tc.reason)
+		})
+	}
+}
+
+func TestChildCheckHangs(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	rep := Run(context.Background(), []Check{&ChildCheck{CheckName: "gpu", Argv: []string{"sleep", "30"}}}, RunOptions{PerCheck: 200 * time.Millisecond})
+	wantResult(t, rep.Results[0], Fail, "timed out after 200ms")
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %s", el)
+	}
+}
+
+func TestGPUChildArgs(t *testing.T) {
+	t.Parallel()
+	got := GPUChildArgs("/bin/trainwrap", Config{RequireGPU: true, ExpectGPUs: 8})
+	want := []string{"/bin/trainwrap", "preflight", "--only", "gpu", "--json", "--in-process", "--require-gpu", "--expect-gpus", "8"}
+	if !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
