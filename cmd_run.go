@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/trainwrap/trainwrap/observe"
+	"github.com/trainwrap/trainwrap/preflight"
 	"github.com/trainwrap/trainwrap/shim"
 )
 
@@ -33,8 +36,18 @@ type RunCmd struct {
 	MaxFailuresWithoutProgress int           `help:"Give up after this many failures in a row that got no further (0 = no limit)." default:"5"`
 	MaxRestarts                int           `help:"Give up after this many restarts in all (0 = no limit)." default:"0"`
 
-	ResumeArg string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
-	Force     bool   `help:"Start even when state.json is corrupt (it is moved aside, not deleted)."`
+	ResumeArg        string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
+	DeleteIncomplete bool   `help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine."`
+	Force            bool   `help:"Start even when state.json is corrupt (it is moved aside, not deleted)."`
+	SkipPreflight    bool   `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
+
+	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
+	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
+	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang and success." placeholder:"URL"`
+	NotifyCommand   string        `help:"Run this shell command on the same events, with TRAINWRAP_* env vars and the JSON on stdin." placeholder:"CMD"`
+	SampleInterval  time.Duration `help:"Sample host memory, disk free and GPU stats into the run dir this often (0 = off)." default:"30s"`
+
+	JobFlags
 
 	Command []string `arg:"" optional:"" passthrough:"" help:"The training command and its arguments, after --."`
 }
@@ -83,7 +96,44 @@ func (c *RunCmd) Run(g *Globals) error {
 	if exe, err := os.Executable(); err == nil {
 		opt.Exe = exe
 	}
-	code, err := shim.Run(context.Background(), opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := c.checkpointRoot(g, cmd)
+	opt.CheckpointRoot = root
+	pcfg := c.preflightConfig(g.StateDir, root, cmd)
+	if !c.SkipPreflight {
+		opt.Preflight = func(ctx context.Context) error { return runPreflight(ctx, g, preflight.All(pcfg)) }
+	}
+	opt.QuickCheck = func(ctx context.Context) error {
+		if err := preflight.WaitGPUMemoryReleased(ctx, c.GPUReclaimTimeout, preflight.GPUReleasedThreshold); err != nil {
+			fmt.Fprintf(g.Stderr, "trainwrap: %v\n", err)
+		}
+		rep := preflight.Run(ctx, preflight.Quick(pcfg), preflight.RunOptions{})
+		if rep.ExitCode() != 0 {
+			rep.Write(g.Stderr, false)
+		}
+		return nil
+	}
+	// The sampler writes into the run dir from its first tick.
+	if err := os.MkdirAll(g.StateDir, 0o755); err != nil {
+		return exitError{code: 2, err: fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", g.StateDir, err)}
+	}
+	obs, err := observe.New(ctx, observe.Options{
+		MetricsAddr:     c.MetricsAddr,
+		MetricsTextfile: c.MetricsTextfile,
+		NotifyWebhook:   c.NotifyWebhook,
+		NotifyCommand:   c.NotifyCommand,
+		SampleInterval:  c.SampleInterval,
+		StateDir:        g.StateDir,
+		DiskPaths:       nonEmpty(g.StateDir, root),
+		Stderr:          g.Stderr,
+	})
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	defer obs.Close()
+	opt.Observer = obs
+	code, err := shim.Run(ctx, opt)
 	if err != nil {
 		return exitError{code: code, err: err}
 	}
@@ -91,4 +141,37 @@ func (c *RunCmd) Run(g *Globals) error {
 		return exitError{code: code}
 	}
 	return nil
+}
+
+// runPreflight runs the checks before the first attempt; warnings are shown and do not
+// block, a failure blocks the start.
+func runPreflight(ctx context.Context, g *Globals, checks []preflight.Check) error {
+	rep := preflight.Run(ctx, checks, preflight.RunOptions{})
+	if rep.ExitCode() == 0 {
+		return nil
+	}
+	rep.Write(g.Stderr, colorOutput(g.Stderr))
+	if failed := rep.Failed(); len(failed) > 0 {
+		names := make([]string, len(failed))
+		for i, r := range failed {
+			names[i] = r.Check
+		}
+		return fmt.Errorf("%s", strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// checkpointRoot is --checkpoint-dir, or the command's own output-dir argument.
+func (c *RunCmd) checkpointRoot(g *Globals, cmd []string) string {
+	return c.CheckpointDir
+}
+
+func nonEmpty(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

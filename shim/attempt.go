@@ -266,14 +266,15 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	go func() { pumps.Wait(); close(pumpsDone) }()
 
 	var (
-		stopping   bool
-		killedByUs bool
-		stallTimer = time.NewTimer(time.Hour)
-		abortTimer *time.Timer
-		killTimer  *time.Timer
-		tick       = time.NewTicker(time.Second)
-		hbMtime    time.Time
-		lastPub    int64
+		stopping    bool
+		killedByUs  bool
+		stallTimer  = time.NewTimer(time.Hour)
+		abortTimer  *time.Timer
+		killTimer   *time.Timer
+		tick        = time.NewTicker(time.Second)
+		hbMtime     time.Time
+		lastPub     int64
+		reapPending bool // zombies wait out their linger limit; the tick retries
 	)
 	stallTimer.Stop()
 	defer tick.Stop()
@@ -318,7 +319,7 @@ wait:
 			ss := sig.(syscall.Signal)
 			switch ss {
 			case syscall.SIGCHLD:
-				s.reaper.reap()
+				reapPending = s.reaper.reap()
 			case syscall.SIGPIPE:
 			case syscall.SIGWINCH:
 				c.resize()
@@ -368,8 +369,8 @@ wait:
 					s.lastProgress.Store(time.Now().UnixNano())
 				}
 			}
-			if s.reaper.reap() {
-				// zombies waiting for their linger limit: the next tick retries
+			if reapPending {
+				reapPending = s.reaper.reap()
 			}
 			lp := s.progressTime(t)
 			if lp != lastPub {

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -32,12 +31,17 @@ const maxObservedLine = 64 << 10
 // syscalls and log flushes few when the job prints fast.
 const readBufSize = 256 << 10
 
+// logFlushSize is how much of the log tee gathers before one write: one write per
+// read of the job's output at most, far fewer than one per line.
+const logFlushSize = 256 << 10
+
 // tee copies the job's output to trainwrap's own stdout/stderr byte for byte, to the
 // log with a timestamp and attempt number in front of each line, and hands each line
 // to the observers. One tee serves one attempt.
 type tee struct {
 	mu        sync.Mutex // serialises the log and the observers across streams
-	log       *bufio.Writer
+	log       io.Writer
+	buf       []byte // log bytes not yet written
 	attempt   []byte
 	observers []LineObserver
 	lines     int64
@@ -47,7 +51,8 @@ type tee struct {
 
 func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
 	return &tee{
-		log:       bufio.NewWriterSize(log, 256<<10),
+		log:       log,
+		buf:       make([]byte, 0, logFlushSize+readBufSize),
 		attempt:   []byte(" [" + strconv.Itoa(attempt) + "] "),
 		observers: observers,
 	}
@@ -56,7 +61,7 @@ func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
 // stream is the line state of one of the job's output streams.
 type stream struct {
 	inLine bool   // the current line's prefix is in the log already
-	buf    []byte // the current line as observers will see it
+	buf    []byte // the start of the current line, when it began in an earlier read
 	trunc  bool
 }
 
@@ -80,7 +85,12 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 			prefix := time.Now().UTC().AppendFormat(tsBuf[:0], "2006-01-02T15:04:05.000Z07:00")
 			t.mu.Lock()
 			t.consume(&st, chunk, prefix)
-			t.log.Flush()
+			// A read that filled the buffer means more is waiting: gather it into
+			// one log write. A short read means the pipe is drained: write now, so
+			// the log is never behind a quiet job.
+			if n < len(buf) {
+				t.flush()
+			}
 			t.mu.Unlock()
 		}
 		if err != nil {
@@ -89,10 +99,18 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	}
 	t.mu.Lock()
 	if st.inLine {
-		t.endLine(&st)
+		t.buf = append(t.buf, '\n')
+		t.endLine(&st, nil)
 	}
-	t.log.Flush()
+	t.flush()
 	t.mu.Unlock()
+}
+
+func (t *tee) flush() {
+	if len(t.buf) > 0 {
+		t.log.Write(t.buf)
+		t.buf = t.buf[:0]
+	}
 }
 
 func (t *tee) consume(st *stream, chunk, ts []byte) {
@@ -103,24 +121,37 @@ func (t *tee) consume(st *stream, chunk, ts []byte) {
 			seg = chunk[:i]
 		}
 		if !st.inLine {
-			t.log.Write(ts)
-			t.log.Write(t.attempt)
+			t.buf = append(t.buf, ts...)
+			t.buf = append(t.buf, t.attempt...)
 			st.inLine = true
 		}
-		t.log.Write(seg)
-		st.observe(seg)
+		t.buf = append(t.buf, seg...)
 		if i < 0 {
+			st.observe(seg)
+			if len(t.buf) >= logFlushSize {
+				t.flush()
+			}
 			return
 		}
-		t.endLine(st)
+		t.buf = append(t.buf, '\n')
+		t.endLine(st, seg)
+		if len(t.buf) >= logFlushSize {
+			t.flush()
+		}
 		chunk = chunk[i+1:]
 	}
 }
 
-func (t *tee) endLine(st *stream) {
-	t.log.WriteByte('\n')
+// endLine hands the finished line to the observers. last is the line's final
+// segment; a line that began in an earlier read is assembled in st.buf first, so the
+// common case (a whole line inside one read) copies nothing.
+func (t *tee) endLine(st *stream, last []byte) {
 	st.inLine = false
-	line := st.buf
+	line := last
+	if len(st.buf) > 0 || st.trunc {
+		st.observe(last)
+		line = st.buf
+	}
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}

@@ -87,6 +87,10 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 			ow.Close()
 			return nil, fmt.Errorf("pipe: %w", err)
 		}
+		// A larger pipe means fewer wake-ups for both sides when the job prints fast;
+		// pipe-max-size (1 MiB by default) caps it, and failure only costs speed.
+		unix.FcntlInt(or.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		unix.FcntlInt(er.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ow, ew
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
