@@ -29,9 +29,11 @@ func All(cfg Config) []Check {
 		&ShmCheck{Path: "/dev/shm", Min: cfg.ShmMin},
 		&RlimitCheck{},
 		gpuCheck(cfg),
-		&LockCheck{Dir: dir},
+		// Fixes run in this order: state.json must parse before its leftovers can
+		// be found, and killing a leftover may release the lock it inherited.
 		&StateCheck{Dir: dir},
 		&LeftoversCheck{Dir: dir},
+		&LockCheck{Dir: dir},
 		&JobConfigCheck{Files: cfg.JobConfigs},
 		&RequireCheck{Paths: cfg.Require},
 		&CommandCheck{Command: cfg.Command},

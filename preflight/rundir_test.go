@@ -285,3 +285,33 @@ func TestLeftoversOfALiveSupervisor(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestLeftoverHoldingTheLock: the job of a dead supervisor inherited the lock's
+// descriptor. --fix kills it (it carries the run id), which releases the lock, and
+// then removes the stale lock file.
+func TestLeftoverHoldingTheLock(t *testing.T) {
+	t.Parallel()
+	dir := rundir.New(t.TempDir())
+	runID := "test-lock-leftover-" + time.Now().Format("150405.000000000")
+	dead := deadProc(t)
+	if err := rundir.WriteState(dir.State(), rundir.State{RunID: runID, Status: rundir.StatusRunning, Supervisor: rundir.Proc{PID: dead.PID, StartTime: dead.StartTime}}); err != nil {
+		t.Fatal(err)
+	}
+	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 30`, dir.Lock())
+	waitFor(t, func() bool { return lockHeld(dir.Lock()) })
+
+	checks := []Check{&LeftoversCheck{Dir: dir}, &LockCheck{Dir: dir}}
+	before := Run(context.Background(), checks, RunOptions{})
+	wantResult(t, before.Results[0], Fail, "outlived supervisor")
+	wantResult(t, before.Results[1], Fail, "inherited it")
+
+	after := Run(context.Background(), checks, RunOptions{Fix: true})
+	wantResult(t, after.Results[0], OK)
+	wantResult(t, after.Results[1], OK)
+	if !job.exited(10 * time.Second) {
+		t.Error("the leftover holding the lock is still alive")
+	}
+	if _, err := os.Stat(dir.Lock()); !os.IsNotExist(err) {
+		t.Errorf("stale lock file still there: %v", err)
+	}
+}
