@@ -22,8 +22,8 @@ type PreflightCmd struct {
 	ShmMin        preflight.ByteSize `help:"Warn when /dev/shm is smaller than this (DataLoader workers die with a bus error)." default:"1GB" placeholder:"SIZE"`
 	RequireGPU    bool               `help:"Fail, instead of skip, when NVML or the GPUs are missing." name:"require-gpu"`
 	ExpectGPUs    int                `help:"Fail when fewer GPUs than this are visible (0 = any)." name:"expect-gpus" placeholder:"N"`
-	JobConfig     []string           `help:"The job's config files (JSON or YAML) that must parse." type:"path" placeholder:"FILE"`
-	Require       []string           `help:"Paths the job needs (base model, dataset) that must be readable." type:"path" placeholder:"PATH"`
+	JobConfig     []string           `help:"The job's config files (JSON or YAML) that must parse; repeat the flag for more." type:"path" sep:"none" placeholder:"FILE"`
+	Require       []string           `help:"Paths the job needs (base model, dataset) that must be readable; repeat the flag for more." type:"path" sep:"none" placeholder:"PATH"`
 	Keep          int                `help:"Complete checkpoints the disk fix keeps when it prunes." default:"3" placeholder:"N"`
 
 	InProcess bool `help:"Run the GPU check in this process instead of a child." hidden:""`
