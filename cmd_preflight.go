@@ -14,17 +14,17 @@ import (
 type PreflightCmd struct {
 	Fix  bool     `help:"Repair what is safe to repair (create dirs, move a corrupt state.json aside, remove a stale lock, kill leftovers proven ours, prune checkpoints by policy) and print what changed."`
 	JSON bool     `help:"Print the report as JSON." name:"json"`
-	Only []string `help:"Run only these checks (comma-separated): dirs, disk, memory, shm, rlimits, gpu, lock, state, leftovers, job-config, require, command, checkpoint." sep:"," placeholder:"NAME,..."`
+	Only []string `help:"Run only these checks (comma-separated): dirs, disk, memory, shm, rlimits, gpu, lock, state, leftovers, job-config, require, command, checkpoint." sep:"," placeholder:"NAME"`
 
 	CheckpointDir string             `help:"The directory the job writes checkpoints into." type:"path" placeholder:"DIR"`
-	MinFreeDisk   preflight.ByteSize `help:"Warn when a run, log or checkpoint filesystem has less free space than this (or under 10%); fail under a tenth." default:"50GB" placeholder:"SIZE"`
-	MinFreeMemory preflight.ByteSize `help:"Warn when less memory than this is available to the job (MemAvailable, or the cgroup limit less usage)." default:"4GB" placeholder:"SIZE"`
-	ShmMin        preflight.ByteSize `help:"Warn when /dev/shm is smaller than this (DataLoader workers die with a bus error)." default:"1GB" placeholder:"SIZE"`
+	MinFreeDisk   preflight.ByteSize `help:"Warn when a run, log or checkpoint filesystem has less free space than this (or under 10%); fail under a tenth [50GB]." default:"50GB" placeholder:"SIZE"`
+	MinFreeMemory preflight.ByteSize `help:"Warn when less memory than this is available to the job (MemAvailable, or the cgroup limit less usage) [4GB]." default:"4GB" placeholder:"SIZE"`
+	ShmMin        preflight.ByteSize `help:"Warn when /dev/shm is smaller than this (DataLoader workers die with a bus error) [1GB]." default:"1GB" placeholder:"SIZE"`
 	RequireGPU    bool               `help:"Fail, instead of skip, when NVML or the GPUs are missing." name:"require-gpu"`
 	ExpectGPUs    int                `help:"Fail when fewer GPUs than this are visible (0 = any)." name:"expect-gpus" placeholder:"N"`
 	JobConfig     []string           `help:"The job's config files (JSON or YAML) that must parse; repeat the flag for more." type:"path" sep:"none" placeholder:"FILE"`
 	Require       []string           `help:"Paths the job needs (base model, dataset) that must be readable; repeat the flag for more." type:"path" sep:"none" placeholder:"PATH"`
-	Keep          int                `help:"Complete checkpoints the disk fix keeps when it prunes." default:"3" placeholder:"N"`
+	Keep          int                `help:"Complete checkpoints the disk fix keeps when it prunes [3]." default:"3" placeholder:"N"`
 
 	InProcess bool `help:"Run the GPU check in this process instead of a child." hidden:""`
 
