@@ -10,8 +10,11 @@ LDFLAGS := -X main.version=$(VERSION)
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
+# The race detector on every package; then the 1 GB output test, which is too slow
+# under the race detector and so skips itself there.
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -run 'TestOutputGigabyte' -timeout 10m ./shim
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./...

@@ -324,7 +324,8 @@ wait:
 			case syscall.SIGWINCH:
 				c.resize()
 			case syscall.SIGUSR1, syscall.SIGUSR2:
-				j.signalGroup(ss)
+				// SLURM's pre-emption warning: every rank should see it.
+				j.signalLeaders(ss)
 			default: // INT, TERM, HUP, QUIT
 				if res.stopSig == 0 {
 					res.stopSig = ss
@@ -353,7 +354,8 @@ wait:
 			s.state.Status = rundir.StatusStopping
 			s.writeState()
 			stopping = true
-			j.signalGroup(syscall.SIGABRT)
+			// Every rank's fault handler dumps its stacks, not only the launcher's.
+			j.signalLeaders(syscall.SIGABRT)
 			abortTimer = time.NewTimer(s.o.AbortGrace)
 		case <-timerC(abortTimer):
 			abortTimer = nil

@@ -316,3 +316,30 @@ func TestJobEnvironment(t *testing.T) {
 		t.Fatalf("job printed %q, want %q", s.stdout.String(), want)
 	}
 }
+
+// SIGUSR1 and SIGUSR2 (SLURM's warning before the time limit) reach the leader of every
+// process group of the job, and are not failures.
+func TestUSR1IsForwardedToEveryGroupLeader(t *testing.T) {
+	script := `trap 'echo "leader got USR1"' USR1
+setsid sh -c 'trap "echo rank got USR1" USR1; echo rank ready; while :; do sleep 0.05; done' &
+echo leader ready; n=0; while [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); grep -q go flag 2>/dev/null && exit 0; done; exit 1`
+	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", script)
+	st := s.waitChild()
+	eventually(t, 10*time.Second, "both ready", func() bool {
+		o := s.stdout.String()
+		return strings.Contains(o, "leader ready") && strings.Contains(o, "rank ready")
+	})
+	s.cmd.Process.Signal(syscall.SIGUSR1)
+	eventually(t, 10*time.Second, "USR1 in both groups", func() bool {
+		o := s.stdout.String()
+		return strings.Contains(o, "leader got USR1") && strings.Contains(o, "rank got USR1")
+	})
+	os.WriteFile(filepath.Join(s.work, "flag"), []byte("go"), 0o644)
+	if code := s.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after USR1, want 0: USR1 is not a failure\n%s", code, s.stderr.String())
+	}
+	if recs := s.records(); len(recs) != 1 {
+		t.Fatalf("%d attempts, want 1", len(recs))
+	}
+	assertNoRunProcs(t, st.RunID)
+}

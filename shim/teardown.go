@@ -91,6 +91,20 @@ func (j job) signalGroup(sig syscall.Signal) bool {
 	return syscall.Kill(-j.c.pgid, sig) == nil
 }
 
+// signalLeaders sends sig to the leader of every process group of the job: the child,
+// and each torchrun rank (ranks run in sessions of their own, and torchrun forwards
+// neither SIGUSR1 nor SIGABRT to them). Other members of those groups, such as
+// DataLoader workers, for which SIGUSR1's default action is death, are left alone.
+func (j job) signalLeaders(sig syscall.Signal) int {
+	n := 0
+	for _, in := range j.procs() {
+		if in.PID == in.PGID && proc.Signal(in.ID, sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // signalAll sends sig to every live process of the job, each through a pidfd checked
 // against its start time.
 func (j job) signalAll(sig syscall.Signal) int {
