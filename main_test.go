@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -28,7 +30,21 @@ func TestScripts(t *testing.T) {
 			env.Setenv("TRAINWRAP_TEST_EXE", exe)
 			return nil
 		},
+		Condition:           scriptCondition,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 	})
+}
+
+// scriptCondition adds conditions for what only some machines have: [torch] when
+// python3 can import torch (Debian's python3-torch; .ci/run installs it), [root] when
+// running as root.
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "torch":
+		return exec.Command("python3", "-c", "import torch, torch.distributed").Run() == nil, nil
+	case "root":
+		return os.Geteuid() == 0, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
