@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/trainwrap/trainwrap/checkpoints"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/preflight"
 	"github.com/trainwrap/trainwrap/shim"
@@ -161,9 +163,21 @@ func runPreflight(ctx context.Context, g *Globals, checks []preflight.Check) err
 	return nil
 }
 
-// checkpointRoot is --checkpoint-dir, or the command's own output-dir argument.
+// checkpointRoot is --checkpoint-dir, or the command's own output-dir argument, said
+// aloud so that nobody wonders which directory trainwrap prunes.
 func (c *RunCmd) checkpointRoot(g *Globals, cmd []string) string {
-	return c.CheckpointDir
+	if c.CheckpointDir != "" {
+		return c.CheckpointDir
+	}
+	root, flag, ok := checkpoints.RootFromArgs(cmd)
+	if !ok {
+		return ""
+	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	fmt.Fprintf(g.Stderr, "trainwrap: checkpoints: using %s from the command's %s (set --checkpoint-dir to choose another)\n", root, flag)
+	return root
 }
 
 func nonEmpty(paths ...string) []string {
