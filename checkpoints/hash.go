@@ -1,0 +1,249 @@
+package checkpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sys/unix"
+)
+
+// hashBufSize is the read size: large sequential reads, few syscalls.
+const hashBufSize = 4 << 20
+
+// racyWindow is git's racily-clean rule: a stored hash is trusted only for a file
+// last changed this long before it was hashed, because a write within the same
+// timestamp granularity would leave the stat key unchanged.
+const racyWindow = 3 * time.Second
+
+// HashOptions tunes Hash and the manifest check of Scan.
+type HashOptions struct {
+	// Full reads every file again even when its stat key is unchanged, to find bit rot.
+	Full bool
+	// IgnoreDevice leaves the device number out of the stat key: on NFS it can change
+	// across remounts.
+	IgnoreDevice bool
+	// DropCache advises the kernel to drop each file's pages after hashing, so that
+	// hashing hundreds of GB does not evict the job's own page cache.
+	DropCache bool
+	// Workers bounds how many files are hashed at once; zero means min(4, GOMAXPROCS).
+	Workers int
+}
+
+func (o HashOptions) workers() int {
+	if o.Workers > 0 {
+		return o.Workers
+	}
+	return min(4, runtime.GOMAXPROCS(0))
+}
+
+// HashResult is what hashing one checkpoint did.
+type HashResult struct {
+	Checkpoint string `json:"checkpoint"`
+	Files      int    `json:"files"`
+	// Read counts files read and hashed; Reused counts files whose stat key was
+	// unchanged, so their stored hash was kept without reading them.
+	Read      int   `json:"read"`
+	Reused    int   `json:"reused"`
+	BytesRead int64 `json:"bytes_read"`
+	// Mismatch names files whose content no longer matches the manifest (bit rot, a
+	// partial rewrite) or that disappeared; the old manifest is then kept as evidence.
+	Mismatch []string `json:"mismatch,omitempty"`
+}
+
+// HashFile returns the xxh64 of the file at path as xxh64sum prints it, reading it in
+// large sequential blocks.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
+	}
+	defer f.Close()
+	sum, n, err := hashReader(f, make([]byte, hashBufSize))
+	if err != nil {
+		return "", n, fmt.Errorf("checkpoints: hash %s: %w", path, err)
+	}
+	return sum, n, nil
+}
+
+func hashReader(f *os.File, buf []byte) (string, int64, error) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	d := xxhash.New()
+	n, err := io.CopyBuffer(d, onlyReader{f}, buf)
+	if err != nil {
+		return "", n, err
+	}
+	return fmt.Sprintf("%016x", d.Sum64()), n, nil
+}
+
+// onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our large buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// hashOne reads one file, with fstat before and after: a file that changed while
+// being read is reported, not hashed.
+func hashOne(fi fileInfo, buf []byte, drop bool) (string, int64, error) {
+	f, err := os.Open(fi.path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	sum, n, err := hashReader(f, buf)
+	if err != nil {
+		return "", n, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return "", n, err
+	}
+	if !sameKey(statKey(before), statKey(after), false) || n != before.Size() || !sameKey(statKey(before), fileKey(fi), false) {
+		return "", n, errors.New("changed while being read")
+	}
+	if drop {
+		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	}
+	return sum, n, nil
+}
+
+type key struct {
+	size         int64
+	mtime, ctime int64
+	ino, dev     uint64
+}
+
+func statKey(fi os.FileInfo) key {
+	k := key{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.ctime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec).UnixNano()
+		k.ino, k.dev = st.Ino, uint64(st.Dev)
+	}
+	return k
+}
+
+func fileKey(f fileInfo) key {
+	return key{size: f.size, mtime: f.mtime.UnixNano(), ctime: f.ctime.UnixNano(), ino: f.ino, dev: f.dev}
+}
+
+func manifestKey(m ManifestFile) key {
+	return key{size: m.Size, mtime: m.MtimeNS, ctime: m.CtimeNS, ino: m.Inode, dev: m.Device}
+}
+
+func sameKey(a, b key, ignoreDev bool) bool {
+	if ignoreDev {
+		a.dev, b.dev = 0, 0
+	}
+	return a == b
+}
+
+// hashCandidate brings one checkpoint's hashes up to date against its old manifest
+// (nil when none): files whose stat key is unchanged, not racily clean and from this
+// boot keep their stored hash; the others are read in parallel. It returns the new
+// manifest and what it did.
+func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions) (*Manifest, HashResult, error) {
+	res := HashResult{Checkpoint: c.Name, Files: len(c.files)}
+	prefix := c.Name
+	if c.isDir {
+		prefix += "/"
+	} else {
+		prefix = filepath.ToSlash(filepath.Dir(c.Name)) + "/"
+		if prefix == "./" {
+			prefix = ""
+		}
+	}
+	oldBy := map[string]ManifestFile{}
+	if old != nil {
+		for _, f := range old.Files {
+			oldBy[f.Path] = f
+		}
+	}
+	now := time.Now()
+	m := &Manifest{Version: manifestVersion, Root: root, Checkpoint: c.Name, BootID: boot, HashedAt: now}
+	m.Files = make([]ManifestFile, len(c.files))
+	var todo []int
+	seen := map[string]bool{}
+	for i, f := range c.files {
+		p := prefix + f.rel
+		seen[p] = true
+		m.Files[i] = ManifestFile{Path: p, Size: f.size, MtimeNS: f.mtime.UnixNano(), CtimeNS: f.ctime.UnixNano(), Inode: f.ino, Device: f.dev}
+		o, ok := oldBy[p]
+		changed := f.mtime
+		if f.ctime.After(changed) {
+			changed = f.ctime
+		}
+		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && changed.Before(old.HashedAt.Add(-racyWindow)) {
+			m.Files[i].XXH64 = o.XXH64
+			res.Reused++
+			continue
+		}
+		todo = append(todo, i)
+	}
+	if old != nil {
+		for p := range oldBy {
+			if !seen[p] {
+				res.Mismatch = append(res.Mismatch, p+": disappeared since it was hashed")
+			}
+		}
+	}
+	errs := make([]error, len(c.files))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(opt.workers(), len(todo)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, hashBufSize)
+			for i := range next {
+				sum, n, err := hashOne(c.files[i], buf, opt.DropCache)
+				mu.Lock()
+				res.BytesRead += n
+				res.Read++
+				mu.Unlock()
+				if err != nil {
+					errs[i] = fmt.Errorf("%s: %w", c.files[i].rel, err)
+					continue
+				}
+				m.Files[i].XXH64 = sum
+			}
+		}()
+	}
+feed:
+	for _, i := range todo {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, res, fmt.Errorf("checkpoints: hash %s: %w", c.Name, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, res, fmt.Errorf("checkpoints: hash %s: %w", c.Name, err)
+	}
+	for _, i := range todo {
+		if o, ok := oldBy[m.Files[i].Path]; ok && o.XXH64 != m.Files[i].XXH64 {
+			how := "rewritten since it was hashed"
+			if sameKey(manifestKey(o), fileKey(c.files[i]), opt.IgnoreDevice) {
+				how = "content changed with its stat unchanged (bit rot)"
+			}
+			res.Mismatch = append(res.Mismatch, fmt.Sprintf("%s: xxh64 %s, manifest has %s: %s", c.files[i].rel, m.Files[i].XXH64, o.XXH64, how))
+		}
+	}
+	return m, res, nil
+}

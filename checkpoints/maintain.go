@@ -1,0 +1,146 @@
+package checkpoints
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// MaintainOptions says what Maintain may do. The zero value (with Root set) keeps
+// DefaultKeep checkpoints, quarantines rather than deletes, and hashes nothing.
+type MaintainOptions struct {
+	// Root is the checkpoint root.
+	Root string
+	// ManifestDir is where manifests live (the run dir's checkpoints/); empty skips
+	// hashing.
+	ManifestDir string
+	// Keep is how many complete checkpoints to keep; zero means DefaultKeep, negative
+	// keeps all.
+	Keep int
+	// DeleteIncomplete deletes incomplete checkpoints instead of quarantining them.
+	DeleteIncomplete bool
+	// MinFreeDisk: when the root's filesystem has fewer free bytes, keep only 1.
+	MinFreeDisk uint64
+	// QuietPeriod is ScanOptions.QuietPeriod.
+	QuietPeriod time.Duration
+	// DryRun plans and reports but moves, deletes, rewrites and hashes nothing; the
+	// manifests are still compared.
+	DryRun bool
+}
+
+// MaintainReport is what Maintain found and did (or, in a dry run, would do).
+type MaintainReport struct {
+	Checkpoints []Checkpoint `json:"checkpoints"`
+	// Resume is the highest-step complete checkpoint that verifies, or nil.
+	Resume *Checkpoint `json:"resume,omitempty"`
+	// Pruned, Quarantined and Corrupt hold checkpoint names relative to the root.
+	Pruned      []string     `json:"pruned,omitempty"`
+	Quarantined []string     `json:"quarantined,omitempty"`
+	Corrupt     []string     `json:"corrupt,omitempty"`
+	BytesFreed  int64        `json:"bytes_freed"`
+	Hashed      []HashResult `json:"hashed,omitempty"`
+	Notes       []string     `json:"notes,omitempty"`
+}
+
+// Maintain is what runs between attempts, once the job's processes are gone: verify
+// every checkpoint, hash the complete ones (incrementally, manifests in ManifestDir),
+// choose the resume point, quarantine incomplete checkpoints newer than it, prune per
+// policy, and rewrite DeepSpeed's latest or Megatron's tracker when they name another
+// checkpoint. It never writes inside a checkpoint directory. An error means it could
+// not look at all; failures of single actions are Notes.
+func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) {
+	var rep MaintainReport
+	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod}
+	if opt.DryRun {
+		sopt.ManifestDir = opt.ManifestDir
+	}
+	res, err := scan(ctx, opt.Root, sopt)
+	if err != nil {
+		return rep, err
+	}
+	rep.Notes = append(rep.Notes, res.notes...)
+	rep.Notes = append(rep.Notes, res.pointerNotes()...)
+	if !opt.DryRun && opt.ManifestDir != "" {
+		hashed, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true})
+		rep.Hashed = hashed
+		if err != nil {
+			if ctx.Err() != nil {
+				return rep, err
+			}
+			rep.Notes = append(rep.Notes, err.Error())
+		}
+	}
+	for _, c := range res.cands {
+		if c.Status == StatusIncomplete && strings.HasPrefix(c.Reason, "corrupt: ") {
+			rep.Corrupt = append(rep.Corrupt, c.Name)
+		}
+	}
+	resume := chooseResume(res.cands)
+	keep := opt.Keep
+	switch {
+	case keep == 0:
+		keep = DefaultKeep
+	case keep < 0:
+		keep = len(res.cands) + 1
+	}
+	if opt.MinFreeDisk > 0 {
+		free, err := freeBytes(res.root)
+		switch {
+		case err != nil:
+			rep.Notes = append(rep.Notes, err.Error())
+		case free < opt.MinFreeDisk && keep > 1:
+			rep.Notes = append(rep.Notes, fmt.Sprintf("free space %s is below --min-free-disk %s: keeping only the newest complete checkpoint", FormatSize(free), FormatSize(opt.MinFreeDisk)))
+			keep = 1
+		}
+	}
+	verb := ""
+	if opt.DryRun {
+		verb = "would "
+	}
+	for _, a := range plan(res.cands, resume, keep, opt.DeleteIncomplete) {
+		if !opt.DryRun {
+			if _, err := move(res.root, a, sopt.quiet()); err != nil {
+				rep.Notes = append(rep.Notes, err.Error())
+				continue
+			}
+			if opt.ManifestDir != "" {
+				if err := removeManifest(opt.ManifestDir, a.c.Name); err != nil {
+					rep.Notes = append(rep.Notes, err.Error())
+				}
+			}
+		}
+		if a.dest == TrashDir {
+			rep.Pruned = append(rep.Pruned, a.c.Name)
+			rep.BytesFreed += a.c.Size
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%sdelete %s (%s): %s", verb, a.c.Name, FormatSize(uint64(a.c.Size)), a.why))
+		} else {
+			rep.Quarantined = append(rep.Quarantined, a.c.Name)
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%squarantine %s to %s: %s", verb, a.c.Name, filepath.Join(StateDirName, QuarantineDir), a.why))
+		}
+	}
+	for _, f := range res.pointerFixes(resume) {
+		if !opt.DryRun {
+			if err := f.apply(); err != nil {
+				rep.Notes = append(rep.Notes, err.Error())
+				continue
+			}
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%srewrite %s (%s) to %q", verb, res.rel(f.path), f.was, f.content))
+	}
+	gone := map[string]bool{}
+	for _, n := range append(append([]string{}, rep.Pruned...), rep.Quarantined...) {
+		gone[n] = true
+	}
+	for _, c := range res.cands {
+		if opt.DryRun || !gone[c.Name] {
+			rep.Checkpoints = append(rep.Checkpoints, c.Checkpoint)
+		}
+	}
+	if resume != nil {
+		r := resume.Checkpoint
+		rep.Resume = &r
+	}
+	return rep, nil
+}
