@@ -28,6 +28,7 @@ type textfile struct {
 	urgent atomic.Bool
 	report func(string)
 	done   chan struct{}
+	writes atomic.Int64 // files written, for the rate limit's test
 }
 
 // checkTextfile refuses paths node_exporter would ignore, at start, when the user can
@@ -91,6 +92,7 @@ func (t *textfile) run(ctx context.Context) {
 }
 
 func (t *textfile) write() error {
+	t.writes.Add(1)
 	mfs, err := t.m.reg.Gather()
 	if err != nil {
 		return fmt.Errorf("metrics textfile %s: gather: %w", t.path, err)
