@@ -81,6 +81,8 @@ type ScanOptions struct {
 	Full bool
 	// IgnoreDevice leaves the device number out of the stat key (NFS remounts).
 	IgnoreDevice bool
+	// racy overrides the racily-clean window of the manifest check, for tests.
+	racy time.Duration
 	// Now is the time the quiet period is measured from; zero means time.Now().
 	Now time.Time
 }

@@ -36,6 +36,15 @@ type HashOptions struct {
 	DropCache bool
 	// Workers bounds how many files are hashed at once; zero means min(4, GOMAXPROCS).
 	Workers int
+	// racy overrides racyWindow, so tests need not wait for files to age.
+	racy time.Duration
+}
+
+func (o HashOptions) racyWindow() time.Duration {
+	if o.racy > 0 {
+		return o.racy
+	}
+	return racyWindow
 }
 
 func (o HashOptions) workers() int {
@@ -183,7 +192,7 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 		if f.ctime.After(changed) {
 			changed = f.ctime
 		}
-		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && changed.Before(old.HashedAt.Add(-racyWindow)) {
+		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && changed.Before(old.HashedAt.Add(-opt.racyWindow())) {
 			m.Files[i].XXH64 = o.XXH64
 			res.Reused++
 			continue

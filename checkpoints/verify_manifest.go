@@ -19,7 +19,7 @@ func (r *scanResult) compareManifests(ctx context.Context, opt ScanOptions) erro
 		if old == nil {
 			continue
 		}
-		_, res, err := hashCandidate(ctx, c, r.root, old, boot, HashOptions{Full: opt.Full, IgnoreDevice: opt.IgnoreDevice})
+		_, res, err := hashCandidate(ctx, c, r.root, old, boot, HashOptions{Full: opt.Full, IgnoreDevice: opt.IgnoreDevice, racy: opt.racy})
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
