@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/trainwrap/trainwrap/checkpoints"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +31,7 @@ type DiskCheck struct {
 	CheckpointRoot string
 	ManifestDir    string
 	Keep           int
+	QuietPeriod    time.Duration
 }
 
 // Name is "disk".
@@ -167,4 +171,25 @@ func judgeDisk(u *diskUsage, minFree uint64) {
 			u.reason = joinReason(u.reason, fmt.Sprintf("%s: %d inodes free on %s (%.1f%%)", u.label, u.freeFiles, u.path, pct))
 		}
 	}
+}
+
+// Fix prunes checkpoints through the checkpoints package's policy, and only when the
+// checkpoint root's own filesystem is short of space: pruning cannot help any other.
+// It never deletes anything else.
+func (c *DiskCheck) Fix(ctx context.Context) (string, error) {
+	if c.CheckpointRoot == "" {
+		return "", errors.New("no --checkpoint-dir given, so there are no checkpoints the fix may prune; free space by hand")
+	}
+	u, err := statDisk(DiskPath{Label: "checkpoints", Path: c.CheckpointRoot})
+	if err != nil {
+		return "", err
+	}
+	minFree := c.MinFree
+	if minFree == 0 {
+		minFree = DefaultMinFreeDisk
+	}
+	if judgeDisk(u, minFree); u.status == OK {
+		return "", fmt.Errorf("the checkpoint root's filesystem has room (%s free): pruning would not help; free space by hand", formatBytes(u.free))
+	}
+	return pruneCheckpoints(ctx, checkpoints.MaintainOptions{Root: c.CheckpointRoot, ManifestDir: c.ManifestDir, Keep: c.Keep, MinFreeDisk: minFree, QuietPeriod: c.QuietPeriod})
 }

@@ -28,8 +28,7 @@ func snapshot(t *testing.T, root string) map[string]int {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		out[hex.EncodeToString(sum[:])]++
+		out[hashOf(b)]++
 		return nil
 	})
 	if err != nil {
@@ -37,6 +36,16 @@ func snapshot(t *testing.T, root string) map[string]int {
 	}
 	return out
 }
+
+// hashOf is the hex SHA-256 of b.
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// sameFiles reports whether two snapshots hold the same contents the same number of
+// times.
+func sameFiles(a, b map[string]int) bool { return maps.Equal(a, b) }
 
 // writeTree writes files (path relative to root -> content).
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -53,19 +62,17 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 }
 
 // TestFixKeepsUserData breaks everything --fix can repair, runs every check with
-// --fix, and compares the checkpoint tree and the job's config before and after.
+// --fix, and compares the checkpoint tree and the job's config before and after:
+// every file is still there with the same content (a quarantined checkpoint is moved,
+// not changed).
 func TestFixKeepsUserData(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	ckpt := filepath.Join(root, "out")
-	writeTree(t, ckpt, map[string]string{
-		"checkpoint-100/model.safetensors":  "weights at step 100",
-		"checkpoint-100/trainer_state.json": `{"global_step": 100}`,
-		"checkpoint-200/model.safetensors":  "weights at step 200",
-		"checkpoint-200/trainer_state.json": `{"global_step": 200}`,
-		"checkpoint-300/model.safetensors":  "weights at step 300, half written",
-		"runs/events.out.tfevents":          "tensorboard",
-	})
+	writeHF(t, ckpt, 100, 4096, true)
+	writeHF(t, ckpt, 200, 4096, true)
+	writeHF(t, ckpt, 300, 4096, false) // cut short: --fix quarantines it
+	writeTree(t, ckpt, map[string]string{"runs/events.out.tfevents": "tensorboard"})
 	cfgDir := filepath.Join(root, "cfg")
 	writeTree(t, cfgDir, map[string]string{"train.json": `{"lr": 0.1,,}`}) // broken: must stay broken
 	dir := rundir.New(filepath.Join(root, "run"))
@@ -80,14 +87,20 @@ func TestFixKeepsUserData(t *testing.T) {
 		MinFreeMemory:  1 * KB,
 		ShmMin:         1 * KB,
 		JobConfigs:     []string{filepath.Join(cfgDir, "train.json")},
+		QuietPeriod:    -1,
 	}
 	rep := Run(context.Background(), All(cfg), RunOptions{Fix: true})
 	byName := map[string]Result{}
 	for _, r := range rep.Results {
 		byName[r.Check] = r
 	}
-	if byName["dirs"].Fixed == "" || byName["state"].Fixed == "" {
-		t.Errorf("fixes did not run: dirs %+v, state %+v", byName["dirs"], byName["state"])
+	for _, name := range []string{"dirs", "state", "checkpoint"} {
+		if byName[name].Fixed == "" {
+			t.Errorf("the %s fix did not run: %+v", name, byName[name])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ckpt, ".trainwrap", "quarantine", "checkpoint-300", "model.safetensors")); err != nil {
+		t.Errorf("checkpoint-300 not in quarantine: %v", err)
 	}
 	wantResult(t, byName["job-config"], Fail, "train.json:1:12: invalid JSON")
 

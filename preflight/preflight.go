@@ -115,6 +115,10 @@ type Config struct {
 	Command []string
 	// Keep is how many complete checkpoints the disk fix keeps when it prunes.
 	Keep int
+	// QuietPeriod is how long a checkpoint's files must have been left alone before
+	// it is judged or touched (checkpoints.ScanOptions.QuietPeriod: 0 means its
+	// default, negative none).
+	QuietPeriod time.Duration
 	// GPUReclaimTimeout bounds WaitGPUMemoryReleased between attempts.
 	GPUReclaimTimeout time.Duration
 	// GPUExec, when set, runs the GPU check in this child command (see ChildCheck and

@@ -15,6 +15,9 @@ import (
 const (
 	DefaultPerCheck = 5 * time.Second
 	DefaultBudget   = 30 * time.Second
+	// DefaultPerFix is longer than a check: a fix is asked for, and pruning or
+	// quarantining checkpoints may hash files the manifests do not cover yet.
+	DefaultPerFix = 2 * time.Minute
 )
 
 // All returns the full set of checks, run before the first attempt and by
@@ -24,7 +27,7 @@ func All(cfg Config) []Check {
 	dir := rundir.New(cfg.StateDir)
 	return []Check{
 		&DirsCheck{Dirs: runDirs(cfg, dir)},
-		&DiskCheck{Paths: diskPaths(cfg, dir), MinFree: cfg.MinFreeDisk, CheckpointRoot: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), Keep: cfg.Keep},
+		&DiskCheck{Paths: diskPaths(cfg, dir), MinFree: cfg.MinFreeDisk, CheckpointRoot: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), Keep: cfg.Keep, QuietPeriod: cfg.QuietPeriod},
 		&MemoryCheck{MinAvailable: cfg.MinFreeMemory},
 		&ShmCheck{Path: "/dev/shm", Min: cfg.ShmMin},
 		&RlimitCheck{},
@@ -37,6 +40,7 @@ func All(cfg Config) []Check {
 		&JobConfigCheck{Files: cfg.JobConfigs},
 		&RequireCheck{Paths: cfg.Require},
 		&CommandCheck{Command: cfg.Command},
+		&CheckpointCheck{Root: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), QuietPeriod: cfg.QuietPeriod},
 	}
 }
 
@@ -47,7 +51,7 @@ func Quick(cfg Config) []Check {
 	dir := rundir.New(cfg.StateDir)
 	return []Check{
 		gpuCheck(cfg),
-		&DiskCheck{Paths: diskPaths(cfg, dir), MinFree: cfg.MinFreeDisk, CheckpointRoot: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), Keep: cfg.Keep},
+		&DiskCheck{Paths: diskPaths(cfg, dir), MinFree: cfg.MinFreeDisk, CheckpointRoot: cfg.CheckpointRoot, ManifestDir: dir.Manifests(), Keep: cfg.Keep, QuietPeriod: cfg.QuietPeriod},
 	}
 }
 
@@ -115,8 +119,10 @@ func Select(checks []Check, only []string) ([]Check, error) {
 type RunOptions struct {
 	// PerCheck bounds each check's Run (and each Fix) [5s].
 	PerCheck time.Duration
-	// Budget bounds the whole preflight [30s].
+	// Budget bounds the checks of the whole preflight [30s]; fixes run after it.
 	Budget time.Duration
+	// PerFix bounds each Fix [2m].
+	PerFix time.Duration
 	// Fix calls the Fix of each check that warned or failed, then runs it again.
 	Fix bool
 	// Only keeps the checks with these names; names that match none are ignored
@@ -144,17 +150,20 @@ func Run(ctx context.Context, checks []Check, opt RunOptions) Report {
 	if opt.Budget <= 0 {
 		opt.Budget = DefaultBudget
 	}
+	if opt.PerFix <= 0 {
+		opt.PerFix = DefaultPerFix
+	}
 	if len(opt.Only) > 0 {
 		checks = slices.DeleteFunc(slices.Clone(checks), func(c Check) bool { return !slices.Contains(opt.Only, c.Name()) })
 	}
-	ctx, cancel := context.WithTimeout(ctx, opt.Budget)
+	budget, cancel := context.WithTimeout(ctx, opt.Budget)
 	defer cancel()
 
 	results := make([]Result, len(checks))
 	done := make(chan int, len(checks))
 	for i, c := range checks {
 		go func() {
-			results[i] = runOne(ctx, c, opt.PerCheck)
+			results[i] = runOne(budget, c, opt.PerCheck)
 			done <- i
 		}()
 	}
@@ -168,7 +177,7 @@ func Run(ctx context.Context, checks []Check, opt RunOptions) Report {
 			if !ok || (results[i].Status != Warn && results[i].Status != Fail) {
 				continue
 			}
-			changed, err := fixOne(ctx, c.Name(), f, opt.PerCheck)
+			changed, err := fixOne(ctx, c.Name(), f, opt.PerFix)
 			again := runOne(ctx, c, opt.PerCheck)
 			again.Fixed = changed
 			if err != nil {
