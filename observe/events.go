@@ -164,7 +164,7 @@ func Summary(e Event, host string) string {
 	case GaveUp:
 		fmt.Fprintf(&b, "gave up after attempt %d: %s, exit code %d", e.Attempt, orUnknown(e.Class), e.ExitCode)
 	case Hang:
-		fmt.Fprintf(&b, "job hung (attempt %d): no progress for %s; collecting stacks and restarting", e.Attempt, e.StallTimeout)
+		fmt.Fprintf(&b, "job hung (attempt %d): no progress for %s; its stacks go to the log", e.Attempt, e.StallTimeout)
 	case Succeeded:
 		fmt.Fprintf(&b, "job succeeded (attempt %d, step %d)", e.Attempt, e.Step)
 	case Stopped:

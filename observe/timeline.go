@@ -327,7 +327,7 @@ func lineChart(title, unit string, ss []series) template.HTML {
 		}
 		w.f(`<polyline class="series" stroke="%s" points="%s"><title>%s</title></polyline>`, s.Color, strings.Join(pts, " "), esc(s.Name))
 		if len(ss) > 1 {
-			w.f(`<text x="%d" y="%d" class="legend" fill="%s">%s</text>`, width-right-150, 12+11*i, s.Color, esc(s.Name))
+			w.f(`<text x="%d" y="%d" class="legend" style="fill: %s">%s</text>`, width-right-150, 12+11*i, s.Color, esc(s.Name))
 		}
 	}
 	w.f(`</svg>`)
