@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/trainwrap/trainwrap/preflight"
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ type PreflightCmd struct {
 	JobConfig     []string           `help:"The job's config files (JSON or YAML) that must parse; repeat the flag for more." type:"path" sep:"none" placeholder:"FILE"`
 	Require       []string           `help:"Paths the job needs (base model, dataset) that must be readable; repeat the flag for more." type:"path" sep:"none" placeholder:"PATH"`
 	Keep          int                `help:"Complete checkpoints the disk fix keeps when it prunes [3]." default:"3" placeholder:"N"`
+	QuietPeriod   time.Duration      `name:"quiet-period" default:"3s" help:"A checkpoint with a file changed this recently is in progress and left alone; 0 = none (use more than 60s on NFS) [3s]."`
 
 	InProcess bool `help:"Run the GPU check in this process instead of a child." hidden:""`
 
@@ -50,6 +52,10 @@ func (c *PreflightCmd) Run(g *Globals) error {
 		Require:        c.Require,
 		Command:        cmd,
 		Keep:           c.Keep,
+		QuietPeriod:    c.QuietPeriod,
+	}
+	if cfg.QuietPeriod == 0 {
+		cfg.QuietPeriod = -1 // the flag's 0 means none; the option's 0 means the default
 	}
 	// The GPU check runs in a child trainwrap: an NVML call that kills or hangs the
 	// process then costs one check, not the report.
