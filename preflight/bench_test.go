@@ -8,13 +8,17 @@ import (
 )
 
 // BenchmarkAll runs the whole preflight as `trainwrap preflight` does, with a job
-// config, a required path and a command, on a host without GPUs (the GPU check then
-// skips after failing to load NVML). The budget is 300 ms per run.
+// config, a required path, a command and three 1 MB HF checkpoints, on a host without
+// GPUs (the GPU check then skips after failing to load NVML). The budget is 300 ms
+// per run.
 func BenchmarkAll(b *testing.B) {
 	dir := b.TempDir()
 	ckpt := filepath.Join(dir, "ckpt")
 	if err := os.MkdirAll(ckpt, 0o755); err != nil {
 		b.Fatal(err)
+	}
+	for step := 100; step <= 300; step += 100 {
+		writeHF(b, ckpt, step, 1<<20, true)
 	}
 	cfg := Config{
 		StateDir:       filepath.Join(dir, "run"),
@@ -23,6 +27,7 @@ func BenchmarkAll(b *testing.B) {
 		JobConfigs:     []string{configFile("good.json"), configFile("good.yaml")},
 		Require:        []string{ckpt},
 		Command:        []string{"sh", "-c", "true"},
+		QuietPeriod:    -1,
 	}
 	checks := All(cfg)
 	b.ResetTimer()

@@ -16,7 +16,7 @@ import (
 // writeHF writes a real HF Trainer checkpoint output_dir/checkpoint-<step>/: a
 // safetensors file of size bytes of weights and trainer_state.json (written last, as
 // HF does; complete=false leaves it out, like a save cut short).
-func writeHF(t *testing.T, root string, step int, size int, complete bool) string {
+func writeHF(t testing.TB, root string, step int, size int, complete bool) string {
 	t.Helper()
 	dir := filepath.Join(root, fmt.Sprintf("checkpoint-%d", step))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
