@@ -13,6 +13,7 @@ import (
 	"github.com/trainwrap/trainwrap/checkpoints"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/preflight"
+	"github.com/trainwrap/trainwrap/rundir"
 	"github.com/trainwrap/trainwrap/shim"
 )
 
@@ -103,6 +104,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	root := c.checkpointRoot(g, cmd)
 	opt.CheckpointRoot = root
 	pcfg := c.preflightConfig(g.StateDir, root, cmd)
+	if root != "" {
+		opt.Checkpoints = c.maintainer(g, root)
+	}
 	if !c.SkipPreflight {
 		opt.Preflight = func(ctx context.Context) error { return runPreflight(ctx, g, preflight.All(pcfg)) }
 	}
@@ -188,4 +192,35 @@ func nonEmpty(paths ...string) []string {
 		}
 	}
 	return out
+}
+
+// maintainer is the between-attempts checkpoint maintenance: verify, hash, prune,
+// quarantine, choose the resume point. It runs only once every process of the job is
+// gone, so no quiet period is needed; files held open by any other live process still
+// make their checkpoint in-progress.
+func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim.CheckpointResult, error) {
+	manifests := rundir.New(g.StateDir).Manifests()
+	return func(ctx context.Context) (shim.CheckpointResult, error) {
+		res := shim.CheckpointResult{NewestComplete: -1}
+		if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
+			return res, nil // the job has not written any yet
+		}
+		rep, err := checkpoints.Maintain(ctx, checkpoints.MaintainOptions{
+			Root:             root,
+			ManifestDir:      manifests,
+			Keep:             c.Keep,
+			DeleteIncomplete: c.DeleteIncomplete,
+			MinFreeDisk:      uint64(c.MinFreeDisk),
+			QuietPeriod:      -1,
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Seen = len(rep.Checkpoints)
+		res.Pruned, res.Quarantined, res.Corrupt, res.BytesFreed, res.Notes = rep.Pruned, rep.Quarantined, rep.Corrupt, rep.BytesFreed, rep.Notes
+		if rep.Resume != nil {
+			res.Resume, res.ResumeStep, res.NewestComplete = rep.Resume.Path, rep.Resume.Step, rep.Resume.Step
+		}
+		return res, nil
+	}
 }

@@ -168,6 +168,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 			s.logf("checkpoints: %v", err)
 		} else {
 			s.resume = res.Resume
+			s.state.ResumeFrom = res.Resume
 			s.bestCheckpoint = res.NewestComplete
 			if res.Resume != "" {
 				s.logf("resuming from %s (step %d)", res.Resume, res.ResumeStep)
