@@ -18,7 +18,7 @@ type ReportCmd struct {
 func (c *ReportCmd) Run(g *Globals) error {
 	var b bytes.Buffer
 	if err := observe.RenderPage(&b, g.StateDir, false); err != nil {
-		return exitError{code: 1, err: fmt.Errorf("report: %w", err)}
+		return exitError{code: 1, err: err}
 	}
 	if c.Out == "" {
 		_, err := g.Stdout.Write(b.Bytes())
