@@ -360,16 +360,33 @@ func WaitGPUMemoryReleased(ctx context.Context, timeout time.Duration, threshold
 }
 
 func waitGPUMemoryReleased(ctx context.Context, lib nvml.Interface, timeout time.Duration, threshold uint64, every time.Duration) error {
-	shutdown, ret := initNVML(lib)
-	if ret == nvml.ERROR_LIBRARY_NOT_FOUND {
-		return nil
-	}
-	if ret != nvml.SUCCESS {
-		return fmt.Errorf("wait for GPU memory: NVML init: %w", ret)
-	}
-	defer shutdown()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Init hangs on some drivers (go-nvml#152) and a call into C cannot be
+	// interrupted: wait for it in a goroutine, and give up on it at the timeout.
+	type initResult struct {
+		shutdown func()
+		ret      nvml.Return
+	}
+	initDone := make(chan initResult, 1)
+	go func() {
+		sd, ret := initNVML(lib)
+		initDone <- initResult{sd, ret}
+	}()
+	var ir initResult
+	select {
+	case ir = <-initDone:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for GPU memory: NVML Init did not return within %s", timeout)
+	}
+	switch ir.ret {
+	case nvml.SUCCESS:
+	case nvml.ERROR_LIBRARY_NOT_FOUND:
+		return nil
+	default:
+		return fmt.Errorf("wait for GPU memory: NVML init: %w", ir.ret)
+	}
+	defer ir.shutdown()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

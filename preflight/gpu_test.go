@@ -165,6 +165,24 @@ func TestGPU(t *testing.T) {
 	}
 }
 
+// TestWaitGPUMemoryInitHangs: an NVML Init that never returns costs the timeout, not
+// the supervisor.
+func TestWaitGPUMemoryInitHangs(t *testing.T) {
+	t.Parallel()
+	s := healthyDGX()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	s.InitFunc = func() nvml.Return { <-release; return nvml.SUCCESS }
+	start := time.Now()
+	err := waitGPUMemoryReleased(context.Background(), s, 100*time.Millisecond, GPUReleasedThreshold, 10*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "NVML Init did not return within 100ms") {
+		t.Errorf("err %v, want the hung Init named", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %s", el)
+	}
+}
+
 // TestGPUProcessesListed: the details name each GPU's compute processes by pid.
 func TestGPUProcessesListed(t *testing.T) {
 	t.Parallel()
