@@ -53,7 +53,8 @@ func plan(cands []*candidate, resume *candidate, keep int, deleteIncomplete bool
 			continue
 		}
 		switch {
-		case deleteIncomplete && !(c.Pinned && resume == nil):
+		case deleteIncomplete && !c.Best && !(c.Pinned && resume == nil):
+			// Never delete the best one: older transformers crash when it is missing.
 			out = append(out, action{c, TrashDir, "incomplete: " + c.Reason})
 		case c.Pinned && resume == nil:
 			// A pointer names it and there is nothing to point at instead.
@@ -61,6 +62,7 @@ func plan(cands []*candidate, resume *candidate, keep int, deleteIncomplete bool
 			out = append(out, action{c, QuarantineDir, "incomplete: " + c.Reason})
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].c.Step < out[j].c.Step })
 	return out
 }
 
