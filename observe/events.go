@@ -63,15 +63,19 @@ type Event struct {
 	Pruned         int
 	BytesFreed     int64
 
+	// Exited: the child exited because the user asked trainwrap to stop (SIGTERM,
+	// SIGINT, ...). Such an exit is not a crash: no crash counted, no alert.
+	StopRequested bool
+
 	LogWriteErrors int64 // the running total of failed log writes
 	StallTimeout   time.Duration
 	Message        string
 }
 
 // crashed reports whether an Exited event is a failure of the job: a non-zero exit code
-// or death by a signal.
+// or death by a signal, other than the end of a stop the user asked for.
 func (e Event) crashed() bool {
-	return e.Kind == Exited && (e.ExitCode != 0 || e.Signal != "")
+	return e.Kind == Exited && !e.StopRequested && (e.ExitCode != 0 || e.Signal != "")
 }
 
 // alerting reports whether the event is one that people are notified of: a crash, a

@@ -179,7 +179,9 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		// Close writes the final state: the job is down after it gave up.
+		// Close writes the final state: the job is down after it gave up. A stop the
+		// user asked for is not a crash.
+		o.Publish(Event{Kind: Exited, Attempt: 2, Class: "unknown", ExitCode: -1, Signal: "SIGTERM", StopRequested: true})
 		o.Publish(Event{Kind: Exited, Attempt: 2, Class: "nan_divergence", ExitCode: 1})
 		o.Publish(Event{Kind: GaveUp, Attempt: 2, Class: "nan_divergence", ExitCode: 80})
 		if err := o.Close(); err != nil {
@@ -198,8 +200,10 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 			{"trainwrap_job_up", nil, 0},
 			{"trainwrap_crashes_total", map[string]string{"class": "nan_divergence"}, 1},
 			{"trainwrap_crashes_total", map[string]string{"class": "cuda_oom"}, 1},
+			{"trainwrap_crashes_total", map[string]string{"class": "unknown"}, 0},
 		} {
-			if got, ok := value(mfs, w.name, w.labels); !ok || got != w.value {
+			// A series that was never touched is absent, which is how 0 looks here.
+			if got, ok := value(mfs, w.name, w.labels); got != w.value || (!ok && w.value != 0) {
 				t.Errorf("after Close: %s%v = %v, want %v", w.name, w.labels, got, w.value)
 			}
 		}

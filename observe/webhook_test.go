@@ -174,6 +174,9 @@ func TestWebhookOnlyAlerts(t *testing.T) {
 		{Kind: Started, Attempt: 2},
 		{Kind: Exited, ExitCode: 0},
 		{Kind: Succeeded, Step: 10},
+		{Kind: Started, Attempt: 3},
+		{Kind: Exited, ExitCode: -1, Signal: "SIGTERM", StopRequested: true},
+		{Kind: Stopped, Signal: "SIGTERM", ExitCode: 143},
 	}
 	for _, e := range events {
 		o.Publish(e)
