@@ -90,15 +90,22 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 	if opt.Host == "" {
 		opt.Host, _ = os.Hostname()
 	}
+	if opt.SampleInterval > 0 && opt.StateDir == "" {
+		return nil, errors.New("--sample-interval needs a run dir to write samples.jsonl into")
+	}
 	o := &Observer{opt: opt, m: newMetrics(), host: opt.Host}
 	o.ctx, o.cancel = context.WithCancel(ctx)
 	o.deliverCtx, o.stopDeliv = context.WithCancel(context.WithoutCancel(ctx))
+	// fail undoes what was started so far; Close copes with a half-built Observer.
+	fail := func(err error) (*Observer, error) {
+		o.Close()
+		return nil, err
+	}
 
 	if opt.NotifyWebhook != "" {
 		red, err := parseWebhook(opt.NotifyWebhook)
 		if err != nil {
-			o.cancel()
-			return nil, err
+			return fail(err)
 		}
 		w := &webhook{url: opt.NotifyWebhook, redacted: red, client: &http.Client{}, perTry: opt.NotifyTimeout, total: opt.NotifyRetryFor, backoff: 500 * time.Millisecond}
 		o.queues = append(o.queues, newQueue(w, o.m, o.report))
@@ -108,30 +115,23 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 	}
 	if opt.MetricsTextfile != "" {
 		if err := checkTextfile(opt.MetricsTextfile); err != nil {
-			o.cancel()
-			return nil, err
+			return fail(err)
 		}
 		o.tf = newTextfile(opt.MetricsTextfile, o.m, o.report)
 		// Written once now, so a bad directory is an error at start, not a warning
 		// after the first crash.
 		if err := o.tf.write(); err != nil {
-			o.cancel()
-			return nil, fmt.Errorf("--metrics-textfile: %w", err)
+			return fail(fmt.Errorf("--metrics-textfile: %w", err))
 		}
 	}
 	if opt.MetricsAddr != "" {
 		srv, err := startServer(opt.MetricsAddr, o.m, opt.StateDir)
 		if err != nil {
-			o.cancel()
-			return nil, err
+			return fail(err)
 		}
 		o.srv = srv
 	}
 	if opt.SampleInterval > 0 {
-		if opt.StateDir == "" {
-			o.Close()
-			return nil, errors.New("--sample-interval needs a run dir to write samples.jsonl into")
-		}
 		o.startSampler(opt)
 	}
 	for _, q := range o.queues {
