@@ -17,7 +17,11 @@ import (
 )
 
 // hashBufSize is the read size: large sequential reads, few syscalls.
-const hashBufSize = 4 << 20
+const hashBufSize = 8 << 20
+
+// pipelineDepth is how many blocks of the buffer are in flight between the reader
+// and the hasher.
+const pipelineDepth = 4
 
 // racyWindow is git's racily-clean rule: a stored hash is trusted only for a file
 // last changed this long before it was hashed, because a write within the same
@@ -76,21 +80,68 @@ func HashFile(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
 	defer f.Close()
-	sum, n, err := hashReader(f, make([]byte, hashBufSize))
+	sum, n, err := hashReader(context.Background(), f, make([]byte, hashBufSize))
 	if err != nil {
 		return "", n, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
 	return sum, n, nil
 }
 
-func hashReader(f *os.File, buf []byte) (string, int64, error) {
+func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, error) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 	d := xxhash.New()
-	n, err := io.CopyBuffer(d, onlyReader{f}, buf)
-	if err != nil {
-		return "", n, err
+	// Reading (a copy out of the page cache) and hashing overlap: one goroutine reads
+	// the next block while this one hashes the last, so hashing costs little more
+	// than reading. buf is split into pipelineDepth blocks.
+	block := len(buf) / pipelineDepth
+	free := make(chan []byte, pipelineDepth)
+	for i := range pipelineDepth {
+		free <- buf[i*block : (i+1)*block]
 	}
-	return fmt.Sprintf("%016x", d.Sum64()), n, nil
+	full := make(chan []byte, pipelineDepth)
+	var rerr error
+	go func() {
+		defer close(full)
+		for b := range free {
+			n, err := io.ReadFull(f, b)
+			if n > 0 {
+				full <- b[:n]
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				rerr = err
+				return
+			}
+		}
+	}()
+	var total int64
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			close(free) // the reader ends once the blocks left in free are used
+		}
+	}
+	for b := range full {
+		if ctx.Err() != nil {
+			stop() // once cancelled, always cancelled: nothing is sent to free again
+			continue
+		}
+		_, _ = d.Write(b)
+		total += int64(len(b))
+		free <- b[:cap(b)] // never blocks: free holds every block
+	}
+	stop()
+	if err := ctx.Err(); err != nil {
+		return "", total, err
+	}
+	// full is closed only after the reader's last write to rerr.
+	if rerr != nil {
+		return "", total, rerr
+	}
+	return fmt.Sprintf("%016x", d.Sum64()), total, nil
 }
 
 // onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our large buffer.
@@ -100,7 +151,7 @@ func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // hashOne reads one file, with fstat before and after: a file that changed while
 // being read is reported, not hashed.
-func hashOne(fi fileInfo, buf []byte, drop bool) (string, int64, error) {
+func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, int64, error) {
 	f, err := os.Open(fi.path)
 	if err != nil {
 		return "", 0, err
@@ -110,7 +161,7 @@ func hashOne(fi fileInfo, buf []byte, drop bool) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	sum, n, err := hashReader(f, buf)
+	sum, n, err := hashReader(ctx, f, buf)
 	if err != nil {
 		return "", n, err
 	}
@@ -216,7 +267,7 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 			defer wg.Done()
 			buf := make([]byte, hashBufSize)
 			for i := range next {
-				sum, n, err := hashOne(c.files[i], buf, opt.DropCache)
+				sum, n, err := hashOne(ctx, c.files[i], buf, opt.DropCache)
 				mu.Lock()
 				res.BytesRead += n
 				res.Read++

@@ -1,6 +1,8 @@
 package checkpoints
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +223,21 @@ func TestPruneRemovesManifests(t *testing.T) {
 	}
 	if sums, _ := ManifestPaths(mdir, "checkpoint-2"); !exists(sums) {
 		t.Error("manifest of the kept checkpoint missing")
+	}
+}
+
+// A cancelled hash returns promptly with the context's error and leaks no reader.
+func TestHashReaderCancel(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big")
+	writeFile(t, p, make([]byte, 64<<20))
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := hashReader(ctx, f, make([]byte, hashBufSize)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }

@@ -1,0 +1,90 @@
+package checkpoints
+
+import (
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// benchFile writes size bytes of random data and reads it once, so the page cache is
+// warm, as it is when the job has just written a checkpoint.
+func benchFile(b *testing.B, size int) string {
+	b.Helper()
+	p := filepath.Join(b.TempDir(), "shard.bin")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.NewChaCha8([32]byte{1})
+	if _, err := io.CopyN(f, rng, int64(size)); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	if _, _, err := HashFile(p); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkHashFile compares hashing a 256 MiB file with only reading it (what
+// `cat FILE >/dev/null` does, with cat's 128 KiB buffer); bench/checkpoints.sh
+// compares against cat and xxh64sum themselves on 1 GiB.
+func BenchmarkHashFile(b *testing.B) {
+	const size = 256 << 20
+	p := benchFile(b, size)
+	b.Run("xxh64", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if _, _, err := HashFile(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read-only", func(b *testing.B) {
+		b.SetBytes(size)
+		buf := make([]byte, 128<<10)
+		for b.Loop() {
+			f, err := os.Open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.CopyBuffer(io.Discard, onlyReader{f}, buf); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+}
+
+// BenchmarkReverifyUnchanged verifies an unchanged 10-file checkpoint against its
+// manifest: it must read no file (files_read/op is 0), only stat them.
+func BenchmarkReverifyUnchanged(b *testing.B) {
+	root, mdir := b.TempDir(), b.TempDir()
+	dir := filepath.Join(root, "step_10")
+	for i := range 9 {
+		writeFile(b, filepath.Join(dir, "shard"+string(rune('a'+i))+".distcp"), make([]byte, 1<<20))
+	}
+	writeFile(b, filepath.Join(dir, ".metadata"), []byte("metadata"))
+	opt := ScanOptions{QuietPeriod: -1, IgnoreOpenFiles: true, ManifestDir: mdir, racy: time.Nanosecond}
+	if _, _, err := Hash(b.Context(), root, mdir, opt, HashOptions{racy: time.Nanosecond}); err != nil {
+		b.Fatal(err)
+	}
+	reads := 0
+	for b.Loop() {
+		res, err := scan(b.Context(), root, opt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.cands[0].Status != StatusComplete {
+			b.Fatalf("not complete: %s", res.cands[0].Checkpoint)
+		}
+		reads += res.reads
+	}
+	b.ReportMetric(float64(reads)/float64(b.N), "files_read/op")
+	if reads != 0 {
+		b.Fatalf("re-verify read %d files", reads)
+	}
+}
