@@ -11,14 +11,14 @@ import (
 // `trainwrap preflight` checks exactly what `trainwrap run` will check.
 type JobFlags struct {
 	CheckpointDir     string             `help:"The directory the job writes checkpoints into (default: the command's own --output_dir, --output-dir, --save_dir, --checkpoint_dir or --default_root_dir)." type:"path" placeholder:"DIR"`
-	MinFreeDisk       preflight.ByteSize `help:"Warn when a run, log or checkpoint filesystem has less free space than this (or under 10%); fail under a tenth. Between attempts, prune checkpoints down to one when below it." default:"50GB" placeholder:"SIZE"`
-	MinFreeMemory     preflight.ByteSize `help:"Warn when less memory than this is available to the job (MemAvailable, or the cgroup limit less usage)." default:"4GB" placeholder:"SIZE"`
-	ShmMin            preflight.ByteSize `help:"Warn when /dev/shm is smaller than this (DataLoader workers die with a bus error)." default:"1GB" placeholder:"SIZE"`
+	MinFreeDisk       preflight.ByteSize `help:"Warn when a run, log or checkpoint filesystem has less free space than this (or under 10%); fail under a tenth. Pruning keeps only the newest checkpoint while below it [50GB]." default:"50GB" placeholder:"SIZE"`
+	MinFreeMemory     preflight.ByteSize `help:"Warn when less memory than this is available to the job (MemAvailable, or the cgroup limit less usage) [4GB]." default:"4GB" placeholder:"SIZE"`
+	ShmMin            preflight.ByteSize `help:"Warn when /dev/shm is smaller than this (DataLoader workers die with a bus error) [1GB]." default:"1GB" placeholder:"SIZE"`
 	RequireGPU        bool               `help:"Fail, instead of skip, when NVML or the GPUs are missing." name:"require-gpu"`
 	ExpectGPUs        int                `help:"Fail when fewer GPUs than this are visible (0 = any)." name:"expect-gpus" placeholder:"N"`
-	JobConfig         []string           `help:"The job's config files (JSON or YAML) that must parse." type:"path" placeholder:"FILE"`
-	Require           []string           `help:"Paths the job needs (base model, dataset) that must be readable." type:"path" placeholder:"PATH"`
-	Keep              int                `help:"Complete checkpoints to keep when pruning (the newest, the best and pointer targets are always kept)." default:"3" placeholder:"N"`
+	JobConfig         []string           `help:"The job's config files (JSON or YAML) that must parse; repeat the flag for more." type:"path" sep:"none" placeholder:"FILE"`
+	Require           []string           `help:"Paths the job needs (base model, dataset) that must be readable; repeat the flag for more." type:"path" sep:"none" placeholder:"PATH"`
+	Keep              int                `help:"Complete checkpoints to keep when pruning; the newest, the best and pointer targets are always kept [3]." default:"3" placeholder:"N"`
 	GPUReclaimTimeout time.Duration      `help:"Between attempts, wait up to this long for the dead job's GPU memory to be released (under 512 MB per GPU)." default:"50s"`
 }
 

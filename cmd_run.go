@@ -104,6 +104,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	root := c.checkpointRoot(g, cmd)
 	opt.CheckpointRoot = root
 	pcfg := c.preflightConfig(g.StateDir, root, cmd)
+	// NVML runs in a child trainwrap: a driver that kills or hangs its caller costs
+	// one check, not the supervisor.
+	pcfg.GPUExec = preflight.GPUChildArgs(opt.Exe, pcfg)
 	if root != "" {
 		opt.Checkpoints = c.maintainer(g, root)
 	}
