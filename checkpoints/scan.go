@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -75,6 +76,9 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 		abs = real
 	}
 	st, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("checkpoints: root %s does not exist; name the job's output directory: %w", root, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: root %s: %w", root, err)
 	}
