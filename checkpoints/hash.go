@@ -80,7 +80,11 @@ func HashFile(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
 	defer f.Close()
-	sum, n, err := hashReader(context.Background(), f, make([]byte, hashBufSize))
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
+	}
+	sum, n, err := hashContent(context.Background(), f, st.Size(), nil)
 	if err != nil {
 		return "", n, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
@@ -96,7 +100,9 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 	block := len(buf) / pipelineDepth
 	free := make(chan []byte, pipelineDepth)
 	for i := range pipelineDepth {
-		free <- buf[i*block : (i+1)*block]
+		// The full slice expression caps each block, so b[:cap(b)] below never
+		// reaches into the next block.
+		free <- buf[i*block : (i+1)*block : (i+1)*block]
 	}
 	full := make(chan []byte, pipelineDepth)
 	var rerr error
@@ -144,6 +150,16 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 	return fmt.Sprintf("%016x", d.Sum64()), total, nil
 }
 
+// hashContent hashes size bytes of f: mapped when the kernel allows, else read
+// through buf (allocated when nil).
+func hashContent(ctx context.Context, f *os.File, size int64, buf []byte) (string, int64, error) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	if buf == nil {
+		buf = make([]byte, hashBufSize)
+	}
+	return hashReader(ctx, f, buf)
+}
+
 // onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our large buffer.
 type onlyReader struct{ r io.Reader }
 
@@ -161,7 +177,7 @@ func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, i
 	if err != nil {
 		return "", 0, err
 	}
-	sum, n, err := hashReader(ctx, f, buf)
+	sum, n, err := hashContent(ctx, f, before.Size(), buf)
 	if err != nil {
 		return "", n, err
 	}
@@ -176,6 +192,18 @@ func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, i
 		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	}
 	return sum, n, nil
+}
+
+// manifestPrefix is what turns a file's path within its checkpoint into its path in
+// the manifest, relative to the root.
+func manifestPrefix(c *candidate) string {
+	if c.isDir {
+		return c.Name + "/"
+	}
+	if d := filepath.ToSlash(filepath.Dir(c.Name)); d != "." {
+		return d + "/"
+	}
+	return ""
 }
 
 type key struct {
@@ -214,15 +242,7 @@ func sameKey(a, b key, ignoreDev bool) bool {
 // manifest and what it did.
 func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions) (*Manifest, HashResult, error) {
 	res := HashResult{Checkpoint: c.Name, Files: len(c.files)}
-	prefix := c.Name
-	if c.isDir {
-		prefix += "/"
-	} else {
-		prefix = filepath.ToSlash(filepath.Dir(c.Name)) + "/"
-		if prefix == "./" {
-			prefix = ""
-		}
-	}
+	prefix := manifestPrefix(c)
 	oldBy := map[string]ManifestFile{}
 	if old != nil {
 		for _, f := range old.Files {

@@ -28,6 +28,26 @@ func TestHashFileMatchesXXH64Sum(t *testing.T) {
 	}
 }
 
+// Files larger than the read buffer hash the same as hashing them in memory: the
+// pipelined reader must not mix its blocks up.
+func TestHashFileLargerThanBuffer(t *testing.T) {
+	for _, size := range []int{0, 1, hashBufSize/pipelineDepth - 1, hashBufSize + 12345, 6*hashBufSize + 7} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i*131 + i>>9)
+		}
+		p := filepath.Join(t.TempDir(), "f")
+		writeFile(t, p, data)
+		sum, n, err := HashFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := hex16(xxhash.Sum64(data)); sum != want || n != int64(size) {
+			t.Errorf("size %d: HashFile = %s, %d; want %s", size, sum, n, want)
+		}
+	}
+}
+
 // The manifest is what `xxh64sum -c` checks, run from the root; the sidecar has the
 // stat keys and boot id.
 func TestManifestVerifiesWithXXH64Sum(t *testing.T) {
@@ -116,8 +136,16 @@ func TestHashIncrementalAndCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.reads != 0 || res.cands[0].Status != StatusComplete {
-		t.Fatalf("verify read %d files (want 0): %s", res.reads, res.cands[0].Checkpoint)
+	if res.reads != 0 || res.opened != 0 || res.cands[0].Status != StatusComplete {
+		t.Fatalf("verify read %d and opened %d files (want 0): %s", res.reads, res.opened, res.cands[0].Checkpoint)
+	}
+	// Without a manifest the same scan opens every file it can check.
+	res, err = scan(t.Context(), root, noQuiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.opened == 0 {
+		t.Fatal("scan without a manifest opened no file: the count is not counting")
 	}
 
 	// Bit rot: one byte flipped in place, with mtime put back. Only ctime tells, and

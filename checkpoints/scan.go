@@ -41,7 +41,8 @@ type scanResult struct {
 	cands    []*candidate
 	pointers []pointer
 	notes    []string
-	reads    int // files read to compare against manifests
+	reads    int // files read whole to compare against manifests
+	opened   int // files opened to check their structure
 }
 
 // Scan discovers every checkpoint under root, in every layout, verifies each, and
@@ -108,7 +109,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			c.Status, c.Reason = StatusIncomplete, err.Error()
 			continue
 		}
-		judge(c, open, unfinished[c.Path], now, opt.quiet())
+		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
 	}
 	res.resolvePointers()
 	res.markBest()
@@ -256,32 +257,43 @@ func (c *candidate) collect() error {
 
 // judge applies the rules in order: live writers and the quiet period first (a
 // checkpoint being written is never judged), then markers, then each file, then the
-// layout's cross-file rules.
-func judge(c *candidate, open map[string]int, unfinished bool, now time.Time, quiet time.Duration) {
+// layout's cross-file rules. It returns how many files it opened.
+func judge(c *candidate, open map[string]int, unfinished bool, now time.Time, quiet time.Duration, trusted bool) (opened int) {
 	if judgeBusy(c, open, now, quiet) {
-		return
+		return 0
 	}
 	if c.Status != "" { // a staging name, decided at discovery
-		return
+		return 0
 	}
 	if unfinished {
 		c.Status, c.Reason = StatusIncomplete, "NeMo "+filepath.Base(c.Path)+"-unfinished marker present"
-		return
+		return 0
+	}
+	if trusted {
+		// Hashed as complete before, and no file's stat key has changed since: the
+		// verdict stands without opening a file.
+		c.Status = StatusComplete
+		return 0
 	}
 	for _, f := range c.files {
 		if isTempLeftover(filepath.Base(f.rel)) {
 			continue
 		}
-		if why := verifyFile(f.path, f.size); why != "" {
+		why, didOpen := verifyFile(f.path, f.size)
+		if didOpen {
+			opened++
+		}
+		if why != "" {
 			c.Status, c.Reason = StatusIncomplete, f.rel+": "+why
-			return
+			return opened
 		}
 	}
 	if why := c.layout.check(c); why != "" {
 		c.Status, c.Reason = StatusIncomplete, why
-		return
+		return opened
 	}
 	c.Status = StatusComplete
+	return opened
 }
 
 // judgeBusy marks c in-progress when a live process holds one of its files open or a

@@ -14,29 +14,32 @@ import (
 const maxJSONFile = 512 << 20
 
 // verifyFile checks one file's structure by its name, reading headers and footers
-// only. It returns "" when the file is sound, or why it is not.
-func verifyFile(path string, size int64) string {
+// only. It returns "" when the file is sound, or why it is not, and whether it opened
+// the file.
+func verifyFile(path string, size int64) (string, bool) {
 	if size == 0 {
-		return "empty (0 bytes)"
+		return "empty (0 bytes)", false
+	}
+	var check func(*os.File, int64) error
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		check = verifyJSON
+	case ".safetensors":
+		check = verifySafetensors
+	case ".pt", ".pth", ".bin", ".ckpt":
+		check = verifyTorchFile
+	default:
+		return "", false // no structure we know: non-empty is all we can say
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Sprintf("cannot open: %v", err)
+		return fmt.Sprintf("cannot open: %v", err), false
 	}
 	defer f.Close()
-	var verr error
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
-	case ".json":
-		verr = verifyJSON(f, size)
-	case ".safetensors":
-		verr = verifySafetensors(f, size)
-	case ".pt", ".pth", ".bin", ".ckpt":
-		verr = verifyTorchFile(f, size)
+	if err := check(f, size); err != nil {
+		return err.Error(), true
 	}
-	if verr != nil {
-		return verr.Error()
-	}
-	return ""
+	return "", true
 }
 
 func verifyJSON(f *os.File, size int64) error {
