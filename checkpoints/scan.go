@@ -110,6 +110,10 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			continue
 		}
 		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
+		if c.Layout == LayoutLightning && c.Step < 0 && c.Status == StatusComplete {
+			// A copied last.ckpt: its step is in the pickle. It stays pinned.
+			c.Step, _ = lightningInfo(c.Path)
+		}
 	}
 	res.resolvePointers()
 	res.markBest()
@@ -371,8 +375,38 @@ func (r *scanResult) resolvePointers() {
 	}
 }
 
-// markBest marks the checkpoint HF's newest readable trainer_state.json calls best.
+// markBest marks the checkpoint that the framework's own records call best: HF's
+// newest readable trainer_state.json, Lightning's newest complete .ckpt per directory.
 func (r *scanResult) markBest() {
+	r.markBestHF()
+	r.markBestLightning()
+}
+
+func (r *scanResult) markBestLightning() {
+	newest := map[string]*candidate{} // directory -> newest complete .ckpt
+	for _, c := range r.cands {
+		if c.Layout != LayoutLightning || c.Status != StatusComplete {
+			continue
+		}
+		d := filepath.Dir(c.Path)
+		if n := newest[d]; n == nil || c.Step > n.Step {
+			newest[d] = c
+		}
+	}
+	for d, n := range newest {
+		_, best := lightningInfo(n.Path)
+		if best == "" {
+			continue
+		}
+		for _, c := range r.cands {
+			if c.Layout == LayoutLightning && filepath.Dir(c.Path) == d && filepath.Base(c.Path) == filepath.Base(best) {
+				c.Best = true
+			}
+		}
+	}
+}
+
+func (r *scanResult) markBestHF() {
 	var newest *candidate
 	var st hfState
 	for _, c := range r.cands {
