@@ -3,7 +3,9 @@
 package observe
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,89 @@ func TestGPUSamples(t *testing.T) {
 	}
 	if charts := resourceCharts(s); len(charts) != 3 {
 		t.Errorf("%d charts from GPU-only samples, want temperature, memory, utilisation", len(charts))
+	}
+}
+
+// TestInProcessGPUsBoundsNVML: NVML in this process answers through a goroutine the
+// sampler waits for a bounded time; an Init or a query that hangs turns GPU sampling
+// off instead of stopping the sampler.
+func TestInProcessGPUsBoundsNVML(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	tests := []struct {
+		name    string
+		setup   func(srv *nvmlmock.Server)
+		wantN   int
+		wantErr string
+	}{
+		{name: "answers", setup: func(srv *nvmlmock.Server) {}, wantN: 8},
+		{name: "Init hangs", setup: func(srv *nvmlmock.Server) {
+			srv.InitFunc = func() nvml.Return { <-release; return nvml.SUCCESS }
+		}, wantErr: "NVML did not start within"},
+		{name: "a query hangs", setup: func(srv *nvmlmock.Server) {
+			srv.Devices[5].(*nvmlmock.Device).GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) {
+				<-release
+				return 0, nvml.SUCCESS
+			}
+		}, wantErr: "NVML did not answer within"},
+		{name: "no NVML library", setup: func(srv *nvmlmock.Server) {
+			srv.InitFunc = func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := dgxh100.New()
+			for _, dh := range srv.Devices {
+				d := dh.(*nvmlmock.Device)
+				d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 50, nvml.SUCCESS }
+				d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.SUCCESS }
+				d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+				d.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.SUCCESS }
+			}
+			tc.setup(srv)
+			g := startInProcessGPUs(func() gpuSource { return openNVML(srv) }, 200*time.Millisecond)
+			defer g.Close()
+			gpus, err := g.Read()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				// Once stuck, later samples skip the GPUs at once.
+				start := time.Now()
+				if gpus, err := g.Read(); gpus != nil || err != nil || time.Since(start) > 50*time.Millisecond {
+					t.Errorf("second Read after a hang: %v, %v in %s", gpus, err, time.Since(start))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(gpus) != tc.wantN {
+				t.Errorf("%d GPUs, want %d", len(gpus), tc.wantN)
+			}
+		})
+	}
+}
+
+func TestWriteGPUs(t *testing.T) {
+	var b strings.Builder
+	if err := writeGPUs(&b, nil); err != nil || b.String() != "[]\n" {
+		t.Errorf("no NVML: %q, %v; want []", b.String(), err)
+	}
+	srv := dgxh100.New()
+	for _, dh := range srv.Devices {
+		d := dh.(*nvmlmock.Device)
+		d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 64, nvml.SUCCESS }
+		d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{Gpu: 10}, nvml.SUCCESS }
+		d.GetPowerUsageFunc = func() (uint32, nvml.Return) { return 700000, nvml.SUCCESS }
+		d.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.SUCCESS }
+	}
+	b.Reset()
+	if err := writeGPUs(&b, openNVML(srv)); err != nil {
+		t.Fatal(err)
+	}
+	var gpus []GPU
+	if err := json.Unmarshal([]byte(b.String()), &gpus); err != nil || len(gpus) != 8 || gpus[7].TempC != 64 || gpus[7].PowerMW != 700000 {
+		t.Errorf("writeGPUs: %v, %+v", err, gpus)
 	}
 }

@@ -36,6 +36,11 @@ type Options struct {
 	StateDir string
 	// DiskPaths are the paths whose filesystems' free space is sampled.
 	DiskPaths []string
+	// GPUCommand, when set, is the argv of a process that prints the GPUs as JSON
+	// (what SampleGPUs writes); the sampler runs it each interval, so an NVML that
+	// hangs or kills its caller costs one sample, not the supervisor. Unset, NVML is
+	// read in this process, on a goroutine the sampler waits for a bounded time.
+	GPUCommand []string
 	// Stderr receives delivery failures. Webhook URLs appear as scheme://host only.
 	// nil = io.Discard.
 	Stderr io.Writer
@@ -145,10 +150,16 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 }
 
 func (o *Observer) startSampler(opt Options) {
+	var gpus gpuSource
+	if len(opt.GPUCommand) > 0 {
+		gpus = newChildGPUs(opt.GPUCommand, min(gpuTimeout, max(opt.SampleInterval, 5*time.Second)))
+	} else {
+		gpus = startInProcessGPUs(openGPUs, gpuTimeout)
+	}
 	s := &sampler{
 		path:     rundir.New(opt.StateDir).Samples(),
 		disks:    opt.DiskPaths,
-		gpus:     openGPUs(),
+		gpus:     gpus,
 		job:      o.jobView,
 		onSample: o.m.applySample,
 		errOut:   func(err error) { o.report(err.Error()) },
@@ -160,9 +171,7 @@ func (o *Observer) startSampler(opt Options) {
 	o.bg.Add(1)
 	go func() {
 		defer o.bg.Done()
-		if s.gpus != nil {
-			defer s.gpus.Close()
-		}
+		defer s.gpus.Close()
 		s.run(o.ctx, opt.SampleInterval)
 	}()
 }
