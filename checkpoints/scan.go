@@ -110,6 +110,11 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			continue
 		}
 		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
+		for _, f := range c.files {
+			if isTempLeftover(filepath.Base(f.rel)) {
+				res.notes = append(res.notes, fmt.Sprintf("%s/%s: leftover of an interrupted write, ignored", c.Name, f.rel))
+			}
+		}
 		if c.Layout == LayoutLightning && c.Step < 0 && c.Status == StatusComplete {
 			// A copied last.ckpt: its step is in the pickle. It stays pinned.
 			c.Step, _ = lightningInfo(c.Path)

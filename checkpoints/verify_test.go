@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -264,6 +265,24 @@ func TestPointerRewrite(t *testing.T) {
 				t.Errorf("notes do not say the pointer was rewritten: %q", rep.Notes)
 			}
 		})
+	}
+}
+
+// A writer's temporary sibling (safetensors' .tmpXXXXXX) is ignored for the verdict
+// and reported.
+func TestTempLeftoverReported(t *testing.T) {
+	root := t.TempDir()
+	dir := writeHF(t, root, 100, hfOpts{})
+	writeFile(t, filepath.Join(dir, "model.safetensors.tmpA1b2C3"), []byte("half"))
+	rep, err := Maintain(t.Context(), MaintainOptions{Root: root, QuietPeriod: -1, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Checkpoints) != 1 || rep.Checkpoints[0].Status != StatusComplete {
+		t.Fatalf("got %+v", rep.Checkpoints)
+	}
+	if want := "checkpoint-100/model.safetensors.tmpA1b2C3: leftover of an interrupted write, ignored"; !slices.Contains(rep.Notes, want) {
+		t.Fatalf("notes %q lack %q", rep.Notes, want)
 	}
 }
 
