@@ -115,10 +115,7 @@ func (c *CkptVerifyCmd) Run(g *Globals) error {
 	if len(list) == 0 {
 		return exitError{code: 1, err: fmt.Errorf("checkpoints: no checkpoints under %s", root)}
 	}
-	newest := list[len(list)-1]
-	for i := len(list) - 1; i >= 0 && newest.Step < 0; i-- {
-		newest = list[i]
-	}
+	newest := list[len(list)-1] // sorted by step
 	switch newest.Status {
 	case checkpoints.StatusIncomplete:
 		return exitError{code: 1, err: fmt.Errorf("checkpoints: newest checkpoint %s is incomplete: %s", newest.Name, newest.Reason)}

@@ -40,6 +40,10 @@ type candidate struct {
 	layout layout
 	isDir  bool
 	files  []fileInfo
+	// changed is the latest mtime or ctime of any of its files or directories, and
+	// changedRel the name of that entry.
+	changed    time.Time
+	changedRel string
 }
 
 // has reports whether the checkpoint holds a file with this relative path.

@@ -340,6 +340,22 @@ func TestInProgressSlowWriter(t *testing.T) {
 	}
 }
 
+// A save that has only just created its directory is in progress, not incomplete:
+// the directory's own mtime counts for the quiet period.
+func TestInProgressEmptyNewDirectory(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "checkpoint-500"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := scanOne(t, root, "checkpoint-500", ScanOptions{QuietPeriod: time.Minute})
+	if c.Status != StatusInProgress || !strings.Contains(c.Reason, "the checkpoint directory changed") {
+		t.Fatalf("got %q, want in-progress", c)
+	}
+	if c := scanOne(t, root, "checkpoint-500", noQuiet); c.Status != StatusIncomplete {
+		t.Fatalf("without a quiet period: %q, want incomplete", c)
+	}
+}
+
 // Over random trees: nothing outside the root changes, and the newest complete and
 // the best checkpoint always survive, whatever the policy.
 func TestPruneProperties(t *testing.T) {

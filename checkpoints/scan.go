@@ -23,8 +23,9 @@ const StateDirName = ".trainwrap"
 const maxDepth = 4
 
 var (
-	stagingName  = regexp.MustCompile(`^tmp-checkpoint-(\d+)$`)
-	orbaxStaging = regexp.MustCompile(`^(\d+)\.orbax-checkpoint-tmp-\d+$`)
+	stagingName    = regexp.MustCompile(`^tmp-checkpoint-(\d+)$`)
+	orbaxStaging   = regexp.MustCompile(`^(\d+)\.orbax-checkpoint-tmp-\d+$`)
+	iterationValue = regexp.MustCompile(`^(\d+)$`)
 )
 
 // pointer is a file that names the checkpoint a framework will load.
@@ -232,6 +233,7 @@ func (c *candidate) collect() error {
 			f.ino, f.dev = st.Ino, uint64(st.Dev)
 		}
 		c.files = append(c.files, f)
+		c.noteChange(fi, rel)
 		c.Size += f.size
 		if f.mtime.After(c.ModTime) {
 			c.ModTime = f.mtime
@@ -245,6 +247,20 @@ func (c *candidate) collect() error {
 	err = filepath.WalkDir(c.Path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", p, err)
+		}
+		if d.IsDir() {
+			// A directory changes when a file is created in it: a save that has
+			// only just begun has no file to show it yet.
+			if fi, err := d.Info(); err == nil {
+				rel, _ := filepath.Rel(c.Path, p)
+				if rel == "." {
+					rel = "the checkpoint directory"
+				} else {
+					rel = filepath.ToSlash(rel) + "/"
+				}
+				c.noteChange(fi, rel)
+			}
+			return nil
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -317,17 +333,25 @@ func judgeBusy(c *candidate, open map[string]int, now time.Time, quiet time.Dura
 	if quiet <= 0 {
 		return false
 	}
-	for _, f := range c.files {
-		t := f.mtime
-		if f.ctime.After(t) {
-			t = f.ctime
-		}
-		if age := now.Sub(t); age < quiet {
-			c.Status, c.Reason = StatusInProgress, fmt.Sprintf("%s changed %s ago (quiet period %s)", f.rel, age.Round(time.Millisecond), quiet)
-			return true
-		}
+	if age := now.Sub(c.changed); age < quiet {
+		c.Status, c.Reason = StatusInProgress, fmt.Sprintf("%s changed %s ago (quiet period %s)", c.changedRel, age.Round(time.Millisecond), quiet)
+		return true
 	}
 	return false
+}
+
+// noteChange keeps the latest mtime or ctime seen among the checkpoint's entries.
+func (c *candidate) noteChange(fi fs.FileInfo, rel string) {
+	t := fi.ModTime()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if ct := time.Unix(st.Ctim.Sec, st.Ctim.Nsec); ct.After(t) {
+			t = ct
+		}
+	}
+	if t.After(c.changed) {
+		c.changed = t
+		c.changedRel = rel
+	}
 }
 
 // resolvePointers reads each pointer file and pins the checkpoint it names.
@@ -365,7 +389,7 @@ func (r *scanResult) resolvePointers() {
 			}
 			if v == "release" {
 				p.target = filepath.Join(dir, "release")
-			} else if it, ok := stepIn(regexp.MustCompile(`^(\d+)$`), v); ok {
+			} else if it, ok := stepIn(iterationValue, v); ok {
 				p.target = filepath.Join(dir, megatronDirName(it))
 			} else {
 				p.err = fmt.Sprintf("%q is not an iteration", v)
