@@ -8,9 +8,12 @@ import (
 	"strings"
 )
 
-// anyStep finds a step number in a generic name: the last run of digits, after an
-// optional word and separator ("step_100", "ckpt-100", "epoch=3", "100").
-var anyStep = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z_]*?[-_=]?)?(\d+)$`)
+// anyStep finds a step number in a generic name: digits at the end, alone (Orbax
+// names steps so) or after a word that means a step ("step_100", "ckpt-100",
+// "epoch=3", "model_step12"). Other numbered names (pytorch_model_fsdp_0, version_0,
+// run_3) are not checkpoints of their own: taking HF's final FSDP save for "step 0"
+// would let pruning delete it.
+var anyStep = regexp.MustCompile(`(?i)^(?:[a-z_]*?(?:step|iter|iteration|ckpt|checkpoint|epoch|save)[-_=]?)?(\d+)$`)
 
 // dcpLayout is a torch.distributed.checkpoint directory: .metadata plus
 // __<rank>_<n>.distcp files, in a directory whose name carries the step.

@@ -286,6 +286,24 @@ func TestTempLeftoverReported(t *testing.T) {
 	}
 }
 
+// Numbered names that are not steps are not checkpoints: HF's final FSDP save in
+// output_dir, Lightning's log versions, a run counter.
+func TestScanIgnoresNumberedNonCheckpoints(t *testing.T) {
+	root := t.TempDir()
+	writeDCP(t, filepath.Join(root, "pytorch_model_fsdp_0"), 2)
+	writeFile(t, filepath.Join(root, "lightning_logs/version_0/hparams.yaml"), []byte("lr: 1"))
+	writeFile(t, filepath.Join(root, "run_3/model.safetensors"), safetensorsBytes(t, 2))
+	writeFile(t, filepath.Join(root, "model-00001-of-00002.safetensors"), safetensorsBytes(t, 2))
+	writeDCP(t, filepath.Join(root, "4000"), 1)
+	list, err := Scan(t.Context(), root, noQuiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(list); !slices.Equal(got, []string{"4000"}) {
+		t.Fatalf("found %v, want only the Orbax-style step directory 4000", got)
+	}
+}
+
 func TestRootFromArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args       []string
