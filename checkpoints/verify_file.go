@@ -26,8 +26,10 @@ func verifyFile(path string, size int64) (string, bool) {
 		check = verifyJSON
 	case ".safetensors":
 		check = verifySafetensors
-	case ".pt", ".pth", ".bin", ".ckpt":
+	case ".pt", ".pth", ".ckpt":
 		check = verifyTorchFile
+	case ".bin":
+		check = verifyBin
 	default:
 		return "", false // no structure we know: non-empty is all we can say
 	}

@@ -125,15 +125,40 @@ func checkSafetensorsHeader(hdr []byte) (int64, error) {
 	return int64(at), nil
 }
 
-// firstHole returns the offset of the first hole in f, which is size for a file with
-// none. ok is false where the filesystem cannot tell. A hole is a hint, not proof, on
-// filesystems that compress zeros.
+// zfsMagic is ZFS's statfs type. With compression on, ZFS stores runs of zeros as
+// holes, so a hole there says nothing about an unfinished write.
+const zfsMagic = 0x2fc12fc1
+
+// firstHole returns where the hole that runs to the end of f begins (the unwritten
+// tail of a preallocated file), or size when there is none. ok is false where the
+// filesystem cannot tell, or turns zeros into holes by itself. A hole in the middle
+// is not reported: an all-zero tensor on a filesystem that punches holes looks like
+// one.
 func firstHole(f *os.File, size int64) (int64, bool) {
-	off, err := unix.Seek(int(f.Fd()), 0, unix.SEEK_HOLE)
-	if err != nil {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil || uint64(st.Type) == zfsMagic {
 		return 0, false
 	}
-	// Restore the position for readers that follow; ReadAt does not need it.
+	fd := int(f.Fd())
+	off := int64(0)
+	for off < size {
+		hole, err := unix.Seek(fd, off, unix.SEEK_HOLE)
+		if err != nil {
+			return 0, false
+		}
+		if hole >= size {
+			break
+		}
+		next, err := unix.Seek(fd, hole, unix.SEEK_DATA)
+		if err == unix.ENXIO { // no data after this hole: it is the tail
+			_, _ = f.Seek(0, io.SeekStart)
+			return hole, true
+		}
+		if err != nil {
+			return 0, false
+		}
+		off = next
+	}
 	_, _ = f.Seek(0, io.SeekStart)
-	return off, true
+	return size, true
 }

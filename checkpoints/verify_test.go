@@ -175,6 +175,19 @@ func TestScanPreallocatedZeroTail(t *testing.T) {
 	if c.Status != StatusIncomplete || !strings.Contains(c.Reason, "preallocated and never finished") {
 		t.Fatalf("got %q, want a hole reported", c)
 	}
+	// A hole in the middle (an all-zero tensor on a filesystem that punches holes)
+	// followed by data is not reported.
+	f, err = os.OpenFile(filepath.Join(dir, "model.safetensors"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(full[len(full)-8:], int64(len(full)-8)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if c := scanOne(t, root, "checkpoint-300", noQuiet); c.Status != StatusComplete {
+		t.Fatalf("a hole followed by data: %s", c)
+	}
 	// The same file fully written verifies.
 	writeFile(t, filepath.Join(dir, "model.safetensors"), full)
 	if c := scanOne(t, root, "checkpoint-300", noQuiet); c.Status != StatusComplete {
@@ -301,6 +314,20 @@ func TestScanIgnoresNumberedNonCheckpoints(t *testing.T) {
 	}
 	if got := names(list); !slices.Equal(got, []string{"4000"}) {
 		t.Fatalf("found %v, want only the Orbax-style step directory 4000", got)
+	}
+}
+
+// .bin files are torch.save files in HF's layouts, but other tools use the name too:
+// one that is not a zip is accepted; a zip cut short is not.
+func TestScanBinOfAnotherFormat(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "step_5/data.bin"), []byte("\x00\x01raw floats"))
+	writeFile(t, filepath.Join(root, "step_6/data.bin"), []byte("PK\x03\x04 cut"))
+	if c := scanOne(t, root, "step_5", noQuiet); c.Status != StatusComplete {
+		t.Errorf("raw .bin: %s", c)
+	}
+	if c := scanOne(t, root, "step_6", noQuiet); c.Status != StatusIncomplete || !strings.Contains(c.Reason, "data.bin: zip:") {
+		t.Errorf("cut zip .bin: %s", c)
 	}
 }
 

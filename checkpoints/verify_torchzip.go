@@ -23,7 +23,14 @@ const maxCentralDir = 256 << 20
 // entries point at local headers; one of them must be data.pkl. A legacy (pre-1.6)
 // file can only be checked for its magic number. A writer killed mid-save leaves no end
 // record, since torch writes it last.
-func verifyTorchFile(f *os.File, size int64) error {
+func verifyTorchFile(f *os.File, size int64) error { return verifyTorch(f, size, true) }
+
+// verifyBin is verifyTorchFile for .bin files, which are torch.save files in HF's
+// layouts but may be anything elsewhere: a file that is neither a zip nor a legacy
+// torch file is accepted as some other format, never judged.
+func verifyBin(f *os.File, size int64) error { return verifyTorch(f, size, false) }
+
+func verifyTorch(f *os.File, size int64, mustBeTorch bool) error {
 	var head [4]byte
 	if size < 4 {
 		return fmt.Errorf("torch: file is %d bytes", size)
@@ -34,6 +41,9 @@ func verifyTorchFile(f *os.File, size int64) error {
 	if !bytes.Equal(head[:], []byte("PK\x03\x04")) {
 		magic := make([]byte, len(legacyTorchMagic))
 		if _, err := f.ReadAt(magic, 0); err == nil && bytes.Equal(magic, legacyTorchMagic) {
+			return nil
+		}
+		if !mustBeTorch {
 			return nil
 		}
 		return errors.New("torch: neither a zip archive nor a legacy torch.save file")
