@@ -44,6 +44,8 @@ type candidate struct {
 	// changedRel the name of that entry.
 	changed    time.Time
 	changedRel string
+	// unreadable is set when its files could not be listed; pruning leaves it alone.
+	unreadable bool
 }
 
 // has reports whether the checkpoint holds a file with this relative path.

@@ -49,7 +49,7 @@ func plan(cands []*candidate, resume *candidate, keep int, deleteIncomplete bool
 		out = append(out, action{c, TrashDir, fmt.Sprintf("beyond the newest %d complete", keep)})
 	}
 	for _, c := range cands {
-		if c.Status != StatusIncomplete {
+		if c.Status != StatusIncomplete || c.unreadable {
 			continue
 		}
 		switch {

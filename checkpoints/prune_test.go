@@ -250,6 +250,33 @@ func sameSnapshot(a, b map[string]string) bool {
 	return true
 }
 
+// A checkpoint whose files cannot be listed is reported and left alone, even when
+// incomplete checkpoints are to be deleted.
+func TestPruneLeavesUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every directory")
+	}
+	root := t.TempDir()
+	writeHF(t, root, 100, hfOpts{})
+	d := writeHF(t, root, 200, hfOpts{})
+	locked := filepath.Join(d, "pytorch_model_fsdp_0")
+	writeDCP(t, locked, 1)
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	rep, err := Maintain(t.Context(), MaintainOptions{Root: root, QuietPeriod: -1, DeleteIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Pruned)+len(rep.Quarantined) != 0 || !exists(d) {
+		t.Fatalf("acted on an unreadable checkpoint: pruned %v quarantined %v", rep.Pruned, rep.Quarantined)
+	}
+	if c := scanOne(t, root, "checkpoint-200", noQuiet); !strings.Contains(c.Reason, "cannot read") {
+		t.Fatalf("got %q", c)
+	}
+}
+
 // A checkpoint with a file held open by a live process (here a child sleeping with
 // the file as its stdout) is in progress and untouched by prune.
 func TestInProgressOpenFile(t *testing.T) {

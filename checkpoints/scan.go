@@ -107,7 +107,8 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			return nil, fmt.Errorf("checkpoints: scan %s: %w", root, err)
 		}
 		if err := c.collect(); err != nil {
-			c.Status, c.Reason = StatusIncomplete, err.Error()
+			// Unreadable is not proof of incomplete: report it, never act on it.
+			c.Status, c.Reason, c.unreadable = StatusIncomplete, "cannot read: "+err.Error(), true
 			continue
 		}
 		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
