@@ -80,17 +80,15 @@ func HashFile(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, fmt.Errorf("checkpoints: hash %s: %w", path, err)
-	}
-	sum, n, err := hashContent(context.Background(), f, st.Size(), nil)
+	sum, n, err := hashReader(context.Background(), f, make([]byte, hashBufSize))
 	if err != nil {
 		return "", n, fmt.Errorf("checkpoints: hash %s: %w", path, err)
 	}
 	return sum, n, nil
 }
 
+// hashReader hashes f from its current offset to EOF through buf, whose size sets
+// the read size, stopping early when ctx is cancelled.
 func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, error) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 	d := xxhash.New()
@@ -150,21 +148,6 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 	return fmt.Sprintf("%016x", d.Sum64()), total, nil
 }
 
-// hashContent hashes size bytes of f: mapped when the kernel allows, else read
-// through buf (allocated when nil).
-func hashContent(ctx context.Context, f *os.File, size int64, buf []byte) (string, int64, error) {
-	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
-	if buf == nil {
-		buf = make([]byte, hashBufSize)
-	}
-	return hashReader(ctx, f, buf)
-}
-
-// onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses our large buffer.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
-
 // hashOne reads one file, with fstat before and after: a file that changed while
 // being read is reported, not hashed.
 func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, int64, error) {
@@ -177,7 +160,7 @@ func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, i
 	if err != nil {
 		return "", 0, err
 	}
-	sum, n, err := hashContent(ctx, f, before.Size(), buf)
+	sum, n, err := hashReader(ctx, f, buf)
 	if err != nil {
 		return "", n, err
 	}
