@@ -39,6 +39,7 @@ type pageData struct {
 	SinceProgress string
 	StallTimeout  string
 	NextStart     string
+	ResumeFrom    string
 	LastCrash     *crashView
 	Timeline      template.HTML
 	Legend        []legendItem
@@ -123,6 +124,7 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 		d.Restarts = st.Restarts
 		d.Step = st.Step
 		d.StallTimeout = st.StallTimeout
+		d.ResumeFrom = st.ResumeFrom
 		if !st.LastProgress.IsZero() {
 			if live && isLive(st.Status) {
 				d.SinceProgress = now.Sub(st.LastProgress).Round(time.Second).String()

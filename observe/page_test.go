@@ -132,7 +132,7 @@ func TestRenderPage(t *testing.T) {
 			name: "finished run, post-mortem",
 			dir:  crashed,
 			want: []string{"gave_up", "nan_divergence", "ValueError: loss is NaN &lt;script&gt;", "Lower the learning rate",
-				"out/checkpoint-2000", "a still report", "<title>trainwrap: gave_up at step 2480</title>"},
+				`<div class="k">resumed from</div><div class="v" style="font-size: 14px">out/checkpoint-2000</div>`, "a still report", "<title>trainwrap: gave_up at step 2480</title>"},
 			wantNot: []string{`http-equiv="refresh"`, "<script", `src="http`, `href="http`, "url(http", "@import"},
 			crashes: 3, restarts: 2, attempts: 3, ckpts: 2, charts: 5,
 			wantClass: []string{"cuda_oom", "hang", "nan_divergence"},
