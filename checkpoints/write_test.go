@@ -98,9 +98,12 @@ func TestWriteTorchSaveIsAlignedZip64(t *testing.T) {
 
 // The pickle must mean the same object to Python; python3 is used when present.
 func TestWriteTorchSavePythonReadsIt(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
+	py := pythonWithTorch()
+	if py == "" {
+		var err error
+		if py, err = exec.LookPath("python3"); err != nil {
+			t.Skip("python3 not installed")
+		}
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.pt")
