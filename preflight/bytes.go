@@ -2,8 +2,8 @@ package preflight
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/trainwrap/trainwrap/checkpoints"
 )
 
 // Byte units, decimal as disks are sold and as the seed's thresholds were written.
@@ -18,33 +18,9 @@ const (
 // It implements encoding.TextUnmarshaler so that kong and JSON configs can set it.
 type ByteSize uint64
 
-var byteUnits = []struct {
-	suffix string
-	mult   uint64
-}{
-	// Longest suffixes first so "GiB" is not read as "B".
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", KB}, {"mb", MB}, {"gb", GB}, {"tb", TB},
-	{"k", KB}, {"m", MB}, {"g", GB}, {"t", TB},
-	{"b", 1},
-}
-
-// ParseBytes reads a size such as "50GB", "4 GiB", "1.5T" or "1073741824".
-func ParseBytes(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := uint64(1)
-	for _, u := range byteUnits {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit, like 50GB or 512MiB", s)
-	}
-	return uint64(f * float64(mult)), nil
-}
+// ParseBytes reads a size such as "50GB", "4 GiB", "1.5T" or "1073741824", with the
+// same units as every other size trainwrap takes (checkpoints.ParseSize).
+func ParseBytes(s string) (uint64, error) { return checkpoints.ParseSize(s) }
 
 // UnmarshalText parses a size flag.
 func (b *ByteSize) UnmarshalText(text []byte) error {

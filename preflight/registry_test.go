@@ -217,7 +217,7 @@ func TestParseBytes(t *testing.T) {
 	}{
 		{"50GB", 50 * GB, true},
 		{"4 GiB", 4 << 30, true},
-		{"1.5T", 1500 * GB, true},
+		{"1.5T", 3 << 39, true}, // single letters are binary, as in du and docker --shm-size
 		{"512mib", 512 << 20, true},
 		{"1073741824", 1 << 30, true},
 		{"", 0, false},
