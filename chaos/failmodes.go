@@ -1,0 +1,247 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fail modes of the trainer: each dies the way a real training job dies.
+const (
+	FailNone              = ""
+	FailCUDAOOM           = "cuda-oom"
+	FailHostOOM           = "host-oom"
+	FailHang              = "hang"
+	FailNCCLTimeout       = "nccl-timeout"
+	FailCUDAError         = "cuda-error"
+	FailSegv              = "segv"
+	FailDiskFull          = "disk-full"
+	FailNaN               = "nan"
+	FailImportError       = "import-error"
+	FailFileNotFound      = "file-not-found"
+	FailConfigError       = "config-error"
+	FailDataloader        = "dataloader"
+	FailPartialCheckpoint = "partial-checkpoint"
+	FailSigtermIgnore     = "sigterm-ignore"
+	FailOrphan            = "orphan"
+	FailExit              = "exit"
+)
+
+// Modes lists every fail mode, in the order the suite runs them. "exit" takes a code:
+// "exit 3" (or exit:3, exit=3).
+var Modes = []string{
+	FailCUDAOOM, FailHostOOM, FailHang, FailNCCLTimeout, FailCUDAError, FailSegv,
+	FailDiskFull, FailNaN, FailImportError, FailFileNotFound, FailConfigError,
+	FailDataloader, FailPartialCheckpoint, FailSigtermIgnore, FailOrphan, FailExit,
+}
+
+// ParseMode splits a --fail value into its mode and, for "exit N", the exit code. It
+// rejects unknown modes with the list of known ones.
+func ParseMode(s string) (mode string, code int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return FailNone, 0, nil
+	}
+	if rest, ok := strings.CutPrefix(s, FailExit); ok {
+		rest = strings.TrimLeft(rest, " :=")
+		if rest == "" {
+			return "", 0, fmt.Errorf("--fail %q: give the exit code, as in --fail 'exit 3'", s)
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 || n > 255 {
+			return "", 0, fmt.Errorf("--fail %q: exit code must be a number from 0 to 255", s)
+		}
+		return FailExit, n, nil
+	}
+	for _, m := range Modes {
+		if s == m {
+			return m, 0, nil
+		}
+	}
+	return "", 0, fmt.Errorf("--fail %q: unknown mode; use one of %s, or 'exit N'", s, strings.Join(Modes[:len(Modes)-1], ", "))
+}
+
+// ExitError is returned by Train when the fake job ends the way a Python process does
+// after an uncaught exception: the traceback is printed, the process exits with Code.
+type ExitError struct {
+	Code int
+	Mode string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("chaos train: fail mode %s: exit %d", e.Mode, e.Code)
+}
+
+// traceHead is the part of a Python traceback that every HF Trainer crash inside the
+// training loop shares.
+const traceHead = `Traceback (most recent call last):
+  File "/workspace/train.py", line 212, in <module>
+    main()
+  File "/workspace/train.py", line 205, in main
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 1938, in train
+    return inner_training_loop(
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 2279, in _inner_training_loop
+    tr_loss_step = self.training_step(model, inputs)
+`
+
+// cudaOOM prints PyTorch's CUDA out-of-memory traceback, as torch 2.x words it.
+func cudaOOM(w io.Writer, pid int) {
+	fmt.Fprint(w, traceHead+`  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3349, in training_step
+    self.accelerator.backward(loss, **kwargs)
+  File "/usr/local/lib/python3.10/dist-packages/torch/autograd/__init__.py", line 289, in backward
+    _engine_run_backward(
+  File "/usr/local/lib/python3.10/dist-packages/torch/autograd/graph.py", line 768, in _engine_run_backward
+    return Variable._execution_engine.run_backward(  # Calls into the C++ engine to run the backward pass
+`)
+	fmt.Fprintf(w, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which 1.23 GiB is free. Process %d has 77.91 GiB memory in use. Of the allocated memory 74.12 GiB is allocated by PyTorch, and 2.31 GiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)\n", pid)
+}
+
+// ncclTimeout prints what ProcessGroupNCCL's watchdog prints before it takes the
+// process down with abort().
+func ncclTimeout(w io.Writer, now time.Time, seq int) {
+	ts := now.Format("0102 15:04:05.000000000")
+	work := fmt.Sprintf("WorkNCCL(SeqNum=%d, OpType=ALLREDUCE, NumelIn=16777216, NumelOut=16777216, Timeout(ms)=600000)", seq)
+	fmt.Fprintf(w, "[rank0]:[E%s ProcessGroupNCCL.cpp:616] [Rank 0] Watchdog caught collective operation timeout: %s ran for 600043 milliseconds before timing out.\n", ts, work)
+	fmt.Fprintf(w, "[rank0]:[E%s ProcessGroupNCCL.cpp:1785] [PG 0 (default_pg) Rank 0] Exception (either an error or timeout) detected by watchdog at work: %d, last enqueued NCCL work: %d, last completed NCCL work: %d.\n", ts, seq, seq, seq-1)
+	fmt.Fprintf(w, "[rank0]:[E%s ProcessGroupNCCL.cpp:630] [Rank 0] Some NCCL operations have failed or timed out. Due to the asynchronous nature of CUDA kernels, subsequent GPU operations might run on corrupted/incomplete data.\n", ts)
+	fmt.Fprintf(w, "[rank0]:[E%s ProcessGroupNCCL.cpp:636] [Rank 0] To avoid data inconsistency, we are taking the entire process down.\n", ts)
+	fmt.Fprintf(w, "[rank0]:[E%s ProcessGroupNCCL.cpp:1595] [PG 0 (default_pg) Rank 0] Process group watchdog thread terminated with exception: [Rank 0] Watchdog caught collective operation timeout: %s ran for 600043 milliseconds before timing out.\n", ts, work)
+	fmt.Fprintf(w, "terminate called after throwing an instance of 'c10::DistBackendError'\n  what():  [PG 0 (default_pg) Rank 0] Process group watchdog thread terminated with exception: [Rank 0] Watchdog caught collective operation timeout: %s ran for 600043 milliseconds before timing out.\n", work)
+}
+
+// cudaError prints the illegal-memory-access error of an async CUDA kernel fault.
+func cudaError(w io.Writer) {
+	fmt.Fprint(w, traceHead+`  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3318, in training_step
+    inputs = self._prepare_inputs(inputs)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3269, in _prepare_inputs
+    return self._prepare_input(inputs)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3261, in _prepare_input
+    return data.to(**kwargs)
+RuntimeError: CUDA error: an illegal memory access was encountered
+CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.
+For debugging consider passing CUDA_LAUNCH_BLOCKING=1
+Compile with `+"`TORCH_USE_CUDA_DSA`"+` to enable device-side assertions.
+
+`)
+}
+
+// faulthandler prints what Python's faulthandler (PYTHONFAULTHANDLER=1) prints on a
+// fatal signal, before the signal's default action kills the process.
+func faulthandler(w io.Writer, what string) {
+	fmt.Fprintf(w, `Fatal Python error: %s
+
+Thread 0x00007f3a2d7fe640 (most recent call first):
+  File "/usr/lib/python3.10/threading.py", line 324 in wait
+  File "/usr/lib/python3.10/threading.py", line 607 in wait
+  File "/usr/local/lib/python3.10/dist-packages/tqdm/_monitor.py", line 60 in run
+  File "/usr/lib/python3.10/threading.py", line 1016 in _bootstrap_inner
+  File "/usr/lib/python3.10/threading.py", line 973 in _bootstrap
+
+Current thread 0x00007f3b9c6e4740 (most recent call first):
+  File "/usr/local/lib/python3.10/dist-packages/torch/autograd/graph.py", line 768 in _engine_run_backward
+  File "/usr/local/lib/python3.10/dist-packages/torch/autograd/__init__.py", line 289 in backward
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3349 in training_step
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 2279 in _inner_training_loop
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 1938 in train
+  File "/workspace/train.py", line 205 in main
+  File "/workspace/train.py", line 212 in <module>
+`, what)
+}
+
+// diskFull prints the ENOSPC traceback of a checkpoint save on a full disk.
+func diskFull(w io.Writer, path string) {
+	fmt.Fprint(w, traceHead+`  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 2356, in _inner_training_loop
+    self._maybe_log_save_evaluate(tr_loss, grad_norm, model, trial, epoch, ignore_keys_for_eval)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 2807, in _maybe_log_save_evaluate
+    self._save_checkpoint(model, trial, metrics=metrics)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 2890, in _save_checkpoint
+    self._save_optimizer_and_scheduler(output_dir)
+  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3006, in _save_optimizer_and_scheduler
+    torch.save(self.optimizer.state_dict(), os.path.join(output_dir, OPTIMIZER_NAME))
+  File "/usr/local/lib/python3.10/dist-packages/torch/serialization.py", line 651, in save
+    with _open_zipfile_writer(f) as opened_zipfile:
+`)
+	fmt.Fprintf(w, "OSError: [Errno 28] No space left on device: '%s'\n", path)
+}
+
+// nanLoss prints the log lines of a diverging run and the error a trainer with a NaN
+// guard raises.
+func nanLoss(w io.Writer, step int, epoch float64) {
+	fmt.Fprintf(w, "{'loss': nan, 'grad_norm': nan, 'learning_rate': 5e-05, 'epoch': %.2f}\n", epoch)
+	fmt.Fprint(w, traceHead+`  File "/workspace/train.py", line 148, in training_step
+    self._check_finite(loss)
+  File "/workspace/train.py", line 131, in _check_finite
+    raise FloatingPointError(
+`)
+	fmt.Fprintf(w, "FloatingPointError: Loss became infinite or NaN at iteration=%d!\nloss_dict = {'loss': nan}\n", step)
+}
+
+// importError prints the traceback of a missing optional dependency at import time.
+func importError(w io.Writer) {
+	fmt.Fprint(w, `Traceback (most recent call last):
+  File "/workspace/train.py", line 9, in <module>
+    from flash_attn import flash_attn_func
+ModuleNotFoundError: No module named 'flash_attn'
+`)
+}
+
+// fileNotFound prints the traceback of a dataset file that is not there.
+func fileNotFound(w io.Writer, path string) {
+	fmt.Fprint(w, `Traceback (most recent call last):
+  File "/workspace/train.py", line 212, in <module>
+    main()
+  File "/workspace/train.py", line 171, in main
+    train_ds = load_jsonl(args.train_file)
+  File "/workspace/data.py", line 22, in load_jsonl
+    with open(path, encoding="utf-8") as f:
+`)
+	fmt.Fprintf(w, "FileNotFoundError: [Errno 2] No such file or directory: '%s'\n", path)
+}
+
+// configError prints the ValueError HF's TrainingArguments raises on inconsistent
+// arguments.
+func configError(w io.Writer) {
+	fmt.Fprint(w, `Traceback (most recent call last):
+  File "/workspace/train.py", line 212, in <module>
+    main()
+  File "/workspace/train.py", line 160, in main
+    args = parser.parse_args_into_dataclasses()[0]
+  File "/usr/local/lib/python3.10/dist-packages/transformers/hf_argparser.py", line 339, in parse_args_into_dataclasses
+    obj = dtype(**inputs)
+  File "<string>", line 135, in __init__
+  File "/usr/local/lib/python3.10/dist-packages/transformers/training_args.py", line 1625, in __post_init__
+    raise ValueError(
+ValueError: --load_best_model_at_end requires the save and eval strategy to match, but found
+- Evaluation strategy: IntervalStrategy.NO
+- Save strategy: SaveStrategy.STEPS
+`)
+}
+
+// dataloaderDied prints what the main process reports when a DataLoader worker dies
+// of a bus error on exhausted shared memory.
+func dataloaderDied(w io.Writer, workerPID int) {
+	fmt.Fprint(w, "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).\n")
+	fmt.Fprint(w, traceHead+`  File "/usr/local/lib/python3.10/dist-packages/torch/utils/data/dataloader.py", line 1133, in _try_get_data
+    data = self._data_queue.get(timeout=timeout)
+  File "/usr/lib/python3.10/multiprocessing/queues.py", line 113, in get
+    if not self._poll(timeout):
+  File "/usr/local/lib/python3.10/dist-packages/torch/utils/data/_utils/signal_handling.py", line 66, in handler
+    _error_if_any_worker_fails()
+`)
+	fmt.Fprintf(w, "RuntimeError: DataLoader worker (pid %d) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.\n\n", workerPID)
+	fmt.Fprint(w, "The above exception was the direct cause of the following exception:\n\n")
+	fmt.Fprintf(w, "RuntimeError: DataLoader worker (pid(s) %d) exited unexpectedly\n", workerPID)
+}
+
+// envAttempt is the supervisor's 1-based attempt number, 1 when not supervised.
+func envAttempt() int {
+	n, err := strconv.Atoi(os.Getenv("TRAINWRAP_ATTEMPT"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}

@@ -1,0 +1,147 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/trainwrap/trainwrap/proc"
+)
+
+// Class names and exit codes the suite expects, as DESIGN.md's table gives them.
+const (
+	classNone = "none"
+)
+
+// Trainer geometry of every scenario: a failure at step 12 resumes from checkpoint-10.
+const (
+	suiteMaxSteps  = 20
+	suiteSaveSteps = 5
+	suiteFailAt    = 12
+	suiteResume    = 10
+	suiteStepTime  = 30 * time.Millisecond
+)
+
+// scenario is one row of the suite: how to run the job, and what the supervisor must
+// make of it.
+type scenario struct {
+	name string
+	// train are the trainer's flags beyond the common ones.
+	train []string
+	// run are the supervisor's flags beyond the common ones.
+	run []string
+	// class is the class the first attempt must be given ("none" for a success).
+	class string
+	// restart says whether the job must be restarted at least once.
+	restart bool
+	// resume is the step of the checkpoint the second attempt must resume from (0:
+	// not checked).
+	resume int
+	// quarantine is the step of a partial checkpoint that must be quarantined (0: none).
+	quarantine int
+	// exit is trainwrap's expected exit code; -1 means killed by a signal.
+	exit int
+	// during runs while the supervisor runs (injections); nil for none.
+	during func(ctx context.Context, r *scenarioRun) error
+	// slow marks scenarios that wait for a stall, so they start first.
+	slow bool
+}
+
+// failing is a scenario whose job fails once the way mode says, at step 12, and is
+// then resumed from checkpoint-10 and completes.
+func failing(mode, class string) scenario {
+	return scenario{
+		name: mode, train: []string{"--fail", mode, "--fail-at", strconv.Itoa(suiteFailAt), "--fail-attempts", "1"},
+		class: class, restart: true, resume: suiteResume,
+	}
+}
+
+// fatal is a scenario whose failure is not retryable: trainwrap must give up at once
+// with the class's exit code.
+func fatal(mode, class string, failAt, code int) scenario {
+	return scenario{
+		name: mode, train: []string{"--fail", mode, "--fail-at", strconv.Itoa(failAt)},
+		class: class, exit: code,
+	}
+}
+
+// scenarios is the whole suite, in the order rows are printed.
+func scenarios() []scenario {
+	hang := failing(FailHang, "hang")
+	hang.slow = true
+	ignore := failing(FailSigtermIgnore, "hang")
+	ignore.slow = true
+	partial := failing(FailPartialCheckpoint, "host_oom")
+	partial.quarantine = 15
+	disk := failing(FailDiskFull, "disk_full")
+	return []scenario{
+		{name: "success", class: classNone},
+		failing(FailCUDAOOM, "cuda_oom"),
+		failing(FailHostOOM, "host_oom"),
+		hang,
+		failing(FailNCCLTimeout, "nccl"),
+		failing(FailCUDAError, "cuda_error"),
+		failing(FailSegv, "segfault"),
+		disk,
+		fatal(FailNaN, "nan_divergence", suiteFailAt, 80),
+		fatal(FailImportError, "import_error", 0, 81),
+		fatal(FailFileNotFound, "file_not_found", 0, 82),
+		fatal(FailConfigError, "config_error", 0, 84),
+		failing(FailDataloader, "dataloader"),
+		partial,
+		ignore,
+		failing(FailOrphan, "unknown"),
+		{
+			name: "flaky", train: []string{"--fail", "exit 3", "--fail-at", "3", "--fail-attempts", "2"},
+			class: "unknown", restart: true, resume: 0,
+		},
+		{
+			name: "crash-loop", train: []string{"--fail", "exit 3", "--fail-at", "0"},
+			run:   []string{"--max-restarts-in-window", "2", "--max-failures-without-progress", "0"},
+			class: "unknown", restart: true, exit: 85,
+		},
+		{
+			name: "inject-hang", train: []string{"--max-steps", "60"},
+			class: "hang", restart: true, slow: true,
+			during: func(ctx context.Context, r *scenarioRun) error {
+				if err := r.waitStep(ctx, 5); err != nil {
+					return err
+				}
+				_, err := Inject(r.stateDir, InjectHang, r.out)
+				return err
+			},
+		},
+		{
+			name: "inject-kill", train: []string{"--max-steps", "40"},
+			class: "host_oom", restart: true,
+			during: func(ctx context.Context, r *scenarioRun) error {
+				if err := r.waitStep(ctx, 5); err != nil {
+					return err
+				}
+				_, err := Inject(r.stateDir, InjectKill, r.out)
+				return err
+			},
+		},
+		{
+			name: "supervisor-kill", train: []string{"--max-steps", "400"},
+			class: "", exit: -1,
+			during: func(ctx context.Context, r *scenarioRun) error {
+				if err := r.waitStep(ctx, 5); err != nil {
+					return err
+				}
+				st, err := r.state()
+				if err != nil {
+					return err
+				}
+				r.runID = st.RunID
+				id := proc.ID{PID: st.Supervisor.PID, StartTime: st.Supervisor.StartTime}
+				if err := proc.Signal(id, syscall.SIGKILL); err != nil {
+					return fmt.Errorf("SIGKILL the supervisor: %w", err)
+				}
+				return nil
+			},
+		},
+	}
+}
