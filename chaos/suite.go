@@ -188,9 +188,9 @@ func (r *scenarioRun) waitStep(ctx context.Context, step int64) error {
 }
 
 // runScenario runs one scenario and judges it.
-func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job string) Result {
+func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job string) (res Result) {
 	start := time.Now()
-	res := Result{Scenario: s.name, ExpectedClass: s.class, ExpectedExit: s.exit}
+	res = Result{Scenario: s.name, ExpectedClass: s.class, ExpectedExit: s.exit}
 	fail := func(format string, a ...any) { res.Problems = append(res.Problems, fmt.Sprintf(format, a...)) }
 	defer func() { res.DurationS = time.Since(start).Seconds(); res.Pass = len(res.Problems) == 0 }()
 
@@ -212,7 +212,7 @@ func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job str
 	args := []string{"trainwrap", "--state-dir", stateDir, "run",
 		"--pty", "never", "--skip-preflight", "--sample-interval", "0",
 		"--progress-regex", ProgressRegex,
-		"--stall-timeout", "2s", "--startup-timeout", "10s", "--stop-timeout", "1s",
+		"--stall-timeout", suiteStall.String(), "--startup-timeout", suiteStartup.String(), "--stop-timeout", suiteStop.String(),
 		"--backoff-initial", "50ms", "--backoff-max", "200ms", "--gpu-reclaim-timeout", "1s",
 	}
 	args = append(args, s.run...)
@@ -270,6 +270,9 @@ func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job str
 		fail("read runs.jsonl: %v", err)
 	}
 	judgeRecords(s, recs, &res, fail)
+	if took := time.Since(start); s.within > 0 && took > s.within {
+		fail("took %s, want under %s (with --stall-timeout %s, --startup-timeout %s)", took.Round(100*time.Millisecond), s.within, suiteStall, suiteStartup)
+	}
 	if !res.Pass && len(res.Problems) > 0 {
 		res.Problems = append(res.Problems, "trainwrap's output: "+tail(filepath.Join(dir, "trainwrap.out"), 6))
 	}
