@@ -15,8 +15,13 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 work=$(mktemp -d "${TMPDIR:-/tmp}/trainwrap-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+mkdir -p out
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 say "trainwrap run -- trainwrap chaos train --fail cuda-oom --fail-at 30 (a CUDA OOM at step 30 of 60)"
 set +e
@@ -35,6 +40,7 @@ say "trainwrap history"
 "$bin" --state-dir "$work/run" history
 
 say "trainwrap checkpoints list"
-"$bin" checkpoints list "$work/out"
+# The newest checkpoints are seconds old: a short quiet period judges them now.
+"$bin" checkpoints list --quiet-period 100ms "$work/out"
 
 exit "$code"
