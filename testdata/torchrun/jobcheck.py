@@ -2,6 +2,7 @@
 
     jobcheck.py await FILE REGEX COUNT [SECONDS]  wait until FILE has COUNT lines matching REGEX
     jobcheck.py count FILE TEXT N                  fail unless TEXT occurs exactly N times in FILE
+    jobcheck.py freeport FILE                      write a free TCP port of 127.0.0.1 into FILE
     jobcheck.py signal STATE_DIR SIGNAME           send SIGNAME to the supervisor of STATE_DIR
     jobcheck.py survivors STATE_DIR...             fail if any process of those runs is alive
 
@@ -42,6 +43,17 @@ def count(path, text, want):
     if got != want:
         print(f"jobcheck: {path}: {text!r} occurs {got} times, want {want}", file=sys.stderr)
         return 1
+    return 0
+
+
+def freeport(path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(path, "w") as f:
+        f.write(f"{port}\n")
     return 0
 
 
@@ -95,6 +107,8 @@ def main(argv):
         return await_lines(argv[1], argv[2], int(argv[3]), float(argv[4]) if len(argv) > 4 else 60.0)
     if len(argv) == 4 and argv[0] == "count":
         return count(argv[1], argv[2], int(argv[3]))
+    if len(argv) == 2 and argv[0] == "freeport":
+        return freeport(argv[1])
     if len(argv) == 3 and argv[0] == "signal":
         return signal_supervisor(argv[1], argv[2])
     if len(argv) >= 2 and argv[0] == "survivors":

@@ -9,7 +9,8 @@ checkpoint in --output_dir; rank 0 decides and broadcasts, so every rank starts 
 same step whatever each one sees.
 
 Failure injection, only on the attempt given by --fail_attempt ($TRAINWRAP_ATTEMPT,
-1 when unset): --kill_rank R --kill_step S makes global rank R SIGKILL itself at step S;
+1 when unset): --kill_rank R --kill_step S makes global rank R SIGKILL itself at step S
+(--kill_any: whatever its rank);
 --hang_rank R --hang_step S makes it sleep forever at step S.
 """
 
@@ -37,6 +38,9 @@ def parse_args(argv):
     p.add_argument("--fail_attempt", type=int, default=1)
     p.add_argument("--kill_rank", type=int, default=-1)
     p.add_argument("--kill_step", type=int, default=-1)
+    p.add_argument("--kill_any", action="store_true",
+                   help="kill this process at --kill_step whatever its rank (c10d hands out "
+                   "ranks in the order the nodes join, so a node cannot name its rank)")
     p.add_argument("--hang_rank", type=int, default=-1)
     p.add_argument("--hang_step", type=int, default=-1)
     p.add_argument("--orphan_worker", action="store_true",
@@ -178,7 +182,7 @@ def main(argv):
     gen = torch.Generator().manual_seed(1000 + rank)
     faulty = attempt == args.fail_attempt
     for step in range(start_step + 1, args.steps + 1):
-        if faulty and rank == args.kill_rank and step == args.kill_step:
+        if faulty and (rank == args.kill_rank or args.kill_any) and step == args.kill_step:
             log(rank, f"killing itself with SIGKILL at step {step}")
             os.kill(os.getpid(), signal.SIGKILL)
         if faulty and rank == args.hang_rank and step == args.hang_step:
