@@ -278,8 +278,14 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	)
 	stallTimer.Stop()
 	defer tick.Stop()
+	// The stall timer runs to the earliest deadline known; progress only pushes the
+	// deadline later (the timer then re-arms when it fires), but the first progress
+	// can bring it forward from --startup-timeout to --stall-timeout, which the tick
+	// catches.
+	var stallAt time.Time
 	armStall := func() {
 		if d, ok := s.stallDeadline(res.start, t); ok {
+			stallAt = d
 			stallTimer.Reset(time.Until(d))
 		}
 	}
@@ -345,6 +351,7 @@ wait:
 				continue
 			}
 			if d, ok := s.stallDeadline(res.start, t); ok && time.Now().Before(d) {
+				stallAt = d
 				stallTimer.Reset(time.Until(d))
 				continue
 			}
@@ -365,6 +372,12 @@ wait:
 			killedByUs = true
 			j.signalAll(syscall.SIGKILL)
 		case <-tick.C:
+			if !stopping {
+				if d, ok := s.stallDeadline(res.start, t); ok && d.Before(stallAt) {
+					stallAt = d
+					stallTimer.Reset(time.Until(d))
+				}
+			}
 			if s.o.HeartbeatFile != "" {
 				if fi, err := os.Stat(s.o.HeartbeatFile); err == nil && !fi.ModTime().Equal(hbMtime) {
 					hbMtime = fi.ModTime()

@@ -343,3 +343,25 @@ echo leader ready; n=0; while [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); grep -q
 	}
 	assertNoRunProcs(t, st.RunID)
 }
+
+// Once the job has made progress, --stall-timeout applies, not the longer
+// --startup-timeout that was armed at the start.
+func TestStallAfterProgressUsesTheStallTimeout(t *testing.T) {
+	s := startSupervisor(t, testOptions{StallTimeout: time.Second, StartupTimeout: 30 * time.Second, ProgressRegex: `step=(\d+)`,
+		StopTimeout: time.Second, AbortGrace: 200 * time.Millisecond, MaxFailuresWithoutProgress: 1},
+		"sh", "-c", `echo step=1; echo step=2; echo "not progress"; exec sleep 300`)
+	s.waitChild()
+	code := s.wait(15 * time.Second)
+	if code != 76 {
+		t.Fatalf("exit %d, want 76 (hang)\n%s", code, s.stderr.String())
+	}
+	// The first attempt got to step 2 (progress: one restart); the second got no
+	// further, and the budget of one failure without progress ends it.
+	recs := s.records()
+	if len(recs) != 2 || recs[0].StepEnd != 2 || !recs[0].Progressed || recs[1].Progressed {
+		t.Fatalf("records %+v, want two attempts, the first reaching step 2", recs)
+	}
+	if d := recs[0].End.Sub(recs[0].Start); d > 4*time.Second {
+		t.Errorf("stall caught after %s; --stall-timeout 1s should have applied, not --startup-timeout 30s", d)
+	}
+}
