@@ -158,7 +158,7 @@ func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool 
 	if res.NewestComplete > s.bestCheckpoint {
 		s.bestCheckpoint = res.NewestComplete
 	}
-	s.resume = res.Resume
+	s.resume, s.resumeStep = res.Resume, res.ResumeStep
 	s.state.ResumeFrom = res.Resume
 	return progressed
 }
@@ -212,9 +212,10 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	s.state.ExitCode = nil
 	s.step.Store(-1)
 	s.lastProgress.Store(0)
-	res := attemptResult{start: time.Now(), stepStart: s.bestStep}
-	if res.stepStart < 0 {
-		res.stepStart = 0
+	// The attempt starts at its resume point's step: that is where the job goes on.
+	res := attemptResult{start: time.Now()}
+	if s.resume != "" {
+		res.stepStart = s.resumeStep
 	}
 
 	argv := s.command()

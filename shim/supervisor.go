@@ -56,6 +56,7 @@ type supervisor struct {
 	bestStep       int64 // highest step any attempt reached
 	bestCheckpoint int64 // newest complete checkpoint step seen
 	resume         string
+	resumeStep     int64
 	lastClass      string
 
 	// set by the output pumps of the current attempt
@@ -167,7 +168,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		if res, err := s.o.Checkpoints(ctx); err != nil {
 			s.logf("checkpoints: %v", err)
 		} else {
-			s.resume = res.Resume
+			s.resume, s.resumeStep = res.Resume, res.ResumeStep
 			s.state.ResumeFrom = res.Resume
 			s.bestCheckpoint = res.NewestComplete
 			if res.Resume != "" {
