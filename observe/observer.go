@@ -231,6 +231,9 @@ func (o *Observer) updateJob(e Event) {
 	}
 	switch e.Kind {
 	case Started:
+		// A new attempt has reached no step yet (or the one it resumes from, when
+		// the event says): the last attempt's step would draw a false point.
+		o.job.Step = e.Step
 		o.job.Up = true
 	case Exited, Succeeded, GaveUp, Stopped:
 		o.job.Up = false

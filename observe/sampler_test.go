@@ -136,3 +136,27 @@ func TestReadSamplesSkipsTornLine(t *testing.T) {
 		t.Errorf("missing file: %v, %v", got, err)
 	}
 }
+
+// TestSamplesStartEachAttemptAfresh: a restarted attempt's samples do not carry the
+// step the previous attempt reached.
+func TestSamplesStartEachAttemptAfresh(t *testing.T) {
+	dir := t.TempDir()
+	o, err := New(context.Background(), Options{SampleInterval: 20 * time.Millisecond, StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	o.Publish(Event{Kind: Started, Attempt: 1})
+	o.Publish(Event{Kind: Progress, Attempt: 1, Step: 60})
+	o.Publish(Event{Kind: Exited, Attempt: 1, ExitCode: 1, Class: "cuda_oom", Step: 60})
+	o.Publish(Event{Kind: Started, Attempt: 2})
+	path := rundir.New(dir).Samples()
+	waitFor(t, 5*time.Second, "a sample of attempt 2", func() bool {
+		s, _ := ReadSamples(path)
+		return len(s) > 0 && s[len(s)-1].Attempt == 2
+	})
+	s, _ := ReadSamples(path)
+	if last := s[len(s)-1]; last.Step != 0 || !last.Up {
+		t.Errorf("attempt 2 before any progress sampled as step %d, up %v; want step 0 (unknown), up", last.Step, last.Up)
+	}
+}

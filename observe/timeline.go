@@ -70,7 +70,9 @@ type point struct {
 func buildSpans(recs []rundir.Record, st *rundir.State, samples []Sample, now time.Time) []span {
 	byAttempt := map[int][]point{}
 	for _, s := range samples {
-		if s.Attempt > 0 && s.Up {
+		// Step 0 is "no step seen yet in this attempt": the curve starts at the
+		// attempt's own start step instead.
+		if s.Attempt > 0 && s.Up && s.Step > 0 {
 			byAttempt[s.Attempt] = append(byAttempt[s.Attempt], point{s.Time, s.Step})
 		}
 	}
