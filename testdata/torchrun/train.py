@@ -5,8 +5,7 @@ Rank 0 saves a Hugging Face style checkpoint every --save_every steps:
 checkpoint-<step>/pytorch_model.bin, then trainer_state.json (written last, atomically),
 the file that marks a checkpoint complete. On start the job resumes from
 --resume_from_checkpoint, else $TRAINWRAP_RESUME_CHECKPOINT, else the newest complete
-checkpoint in --output_dir; rank 0 decides and broadcasts, so every rank starts at the
-same step whatever each one sees.
+checkpoint in --output_dir; rank 0 decides and broadcasts its choice.
 
 Failure injection, only on the attempt given by --fail_attempt ($TRAINWRAP_ATTEMPT,
 1 when unset): --kill_rank R --kill_step S makes global rank R SIGKILL itself at step S
@@ -155,20 +154,18 @@ def main(argv):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
 
-    # Rank 0 alone chooses the checkpoint, so every rank resumes from the same step.
-    start = torch.zeros(1, dtype=torch.long)
-    path = ""
+    # Rank 0 alone chooses the checkpoint and tells the others, so every rank resumes from
+    # the same one whatever each would have found.
+    choice = [None]
     if rank == 0:
         path = resume_point(args)
-        if path:
-            step = checkpoint_step(path)
-            if step is None:
-                raise SystemExit(f"train.py: {path} is not a complete checkpoint (no trainer_state.json)")
-            start[0] = step
-    dist.broadcast(start, src=0)
-    start_step = int(start[0])
-    if start_step > 0:
-        path = os.path.join(args.output_dir, f"checkpoint-{start_step}") if rank != 0 else path
+        step = checkpoint_step(path) if path else 0
+        if step is None:
+            raise SystemExit(f"train.py: {path} is not a complete checkpoint (no trainer_state.json)")
+        choice = [(path, step)]
+    dist.broadcast_object_list(choice, src=0)
+    path, start_step = choice[0]
+    if path:
         model.load_state_dict(torch.load(os.path.join(path, "pytorch_model.bin")))
     log(rank, f"pid {os.getpid()} attempt {attempt} world {world} start_step {start_step} resumed_from {path or '-'}")
     if rank == 0:
