@@ -135,6 +135,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		SampleInterval:  c.SampleInterval,
 		StateDir:        g.StateDir,
 		DiskPaths:       nonEmpty(g.StateDir, root),
+		GPUCommand:      gpuCommand(opt.Exe),
 		Stderr:          g.Stderr,
 	})
 	if err != nil {
@@ -222,8 +223,23 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 		res.Seen = len(rep.Checkpoints)
 		res.Pruned, res.Quarantined, res.Corrupt, res.BytesFreed, res.Notes = rep.Pruned, rep.Quarantined, rep.Corrupt, rep.BytesFreed, rep.Notes
 		if rep.Resume != nil {
-			res.Resume, res.ResumeStep, res.NewestComplete = rep.Resume.Path, rep.Resume.Step, rep.Resume.Step
+			res.Resume, res.ResumeStep, res.NewestComplete, res.ResumeTime = rep.Resume.Path, rep.Resume.Step, rep.Resume.Step, rep.Resume.ModTime
 		}
 		return res, nil
 	}
 }
+
+// gpuCommand runs the resource sampler's NVML reads in a child trainwrap, so a driver
+// that lacks a function (go-nvml then exits 127) costs a sample, not the supervisor.
+func gpuCommand(exe string) []string {
+	if exe == "" {
+		return nil
+	}
+	return []string{exe, "sample-gpus"}
+}
+
+// SampleGPUsCmd is the internal child of the resource sampler.
+type SampleGPUsCmd struct{}
+
+// Run prints GPU stats as JSON.
+func (SampleGPUsCmd) Run(g *Globals) error { return observe.SampleGPUs(g.Stdout) }

@@ -52,6 +52,7 @@ type CLI struct {
 	Report      ReportCmd      `cmd:"" help:"Write the status page of a run as one HTML file."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 	Guard       GuardCmd       `cmd:"" hidden:"" help:"Internal: sweeps the job's processes when the supervisor dies."`
+	SampleGPUs  SampleGPUsCmd  `cmd:"" hidden:"" name:"sample-gpus" help:"Internal: print GPU stats as JSON for the resource sampler."`
 }
 
 // VersionCmd prints the version.

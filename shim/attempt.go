@@ -153,7 +153,7 @@ func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool 
 	for _, n := range res.Notes {
 		s.logf("checkpoints: %s", n)
 	}
-	s.publish(observe.Event{Kind: observe.Checkpoints, CheckpointStep: res.ResumeStep, CheckpointPath: res.Resume, Pruned: len(res.Pruned), BytesFreed: res.BytesFreed})
+	s.publish(observe.Event{Kind: observe.Checkpoints, CheckpointStep: res.ResumeStep, CheckpointPath: res.Resume, CheckpointTime: res.ResumeTime, Pruned: len(res.Pruned), BytesFreed: res.BytesFreed})
 	progressed := res.NewestComplete > s.bestCheckpoint
 	if res.NewestComplete > s.bestCheckpoint {
 		s.bestCheckpoint = res.NewestComplete
@@ -253,7 +253,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	s.state.AttemptStarted = res.start
 	s.state.LastProgress = time.Time{}
 	s.writeState()
-	s.publish(observe.Event{Kind: observe.Started, PID: c.id.PID, Command: argv})
+	s.publish(observe.Event{Kind: observe.Started, PID: c.id.PID, Command: argv, StallTimeout: s.o.StallTimeout})
 
 	var pumps sync.WaitGroup
 	for _, o := range c.outs {
@@ -470,7 +470,8 @@ wait:
 	s.state.Child = nil
 	s.writeState()
 	s.publish(observe.Event{Kind: observe.Exited, PID: res.pid, Class: string(res.verdict.Class), ExitCode: exitCodeOf(res.exit), Signal: signalOf(res.exit),
-		Evidence: evidenceTexts(res.verdict), Suggestion: res.verdict.Suggestion, Retryable: res.verdict.Retryable, Step: res.stepEnd, LogWriteErrors: s.log.failuresOrZero()})
+		Evidence: evidenceTexts(res.verdict), Suggestion: res.verdict.Suggestion, Retryable: res.verdict.Retryable, Step: res.stepEnd, LogWriteErrors: s.log.failuresOrZero(),
+		StopRequested: res.stopSig != 0})
 	return res
 }
 

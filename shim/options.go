@@ -29,7 +29,8 @@ type CheckpointResult struct {
 	Seen           int
 	Resume         string // path of the resume point, "" when there is none
 	ResumeStep     int64
-	NewestComplete int64 // step of the newest complete checkpoint, -1 when none
+	ResumeTime     time.Time // when the resume point was written
+	NewestComplete int64     // step of the newest complete checkpoint, -1 when none
 	Pruned         []string
 	Quarantined    []string
 	Corrupt        []string

@@ -62,8 +62,12 @@ func TestOutputPassesThroughByteForByte(t *testing.T) {
 			if got := stripLog(t, s.log()); !bytes.Equal(got, withFinalNewline(data)) {
 				t.Fatalf("log content differs: %d bytes, want %d", len(got), len(withFinalNewline(data)))
 			}
-			if p := <-peak; p > 64<<20 {
+			// The race detector's shadow memory inflates RSS several times over, so
+			// the bound is asserted in make test's second pass, without it.
+			if p := <-peak; p > 64<<20 && !raceEnabled {
 				t.Errorf("supervisor peak RSS %d MB, want under 64 MB", p>>20)
+			} else {
+				t.Logf("supervisor peak RSS %d MB (race detector: %v)", p>>20, raceEnabled)
 			}
 		})
 	}
