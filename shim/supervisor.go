@@ -154,6 +154,9 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	}
 	if s.guard != nil {
 		s.state.Guard = &rundir.Proc{PID: s.guard.pid}
+		if id, err := proc.Identify(s.guard.pid); err == nil {
+			s.state.Guard.StartTime = id.StartTime
+		}
 	}
 	s.writeState()
 
