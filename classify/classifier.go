@@ -42,9 +42,10 @@ const (
 )
 
 type hit struct {
-	ev   Evidence
-	rank int
-	tier tier
+	ev    Evidence
+	class Class
+	rank  int
+	tier  tier
 }
 
 // Classifier gathers evidence from one attempt's output. It is not safe for concurrent
@@ -118,19 +119,26 @@ func (c *Classifier) slowPath(line []byte) {
 			continue
 		}
 		r := &rules[ri]
-		h := hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, rank: rank, tier: r.tier}
-		if list := c.hits[r.class]; len(list) < maxEvidencePerClass {
+		h := hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier}
+		// Capped per tier, so early hints cannot crowd out a later root cause.
+		list := c.hits[r.class]
+		same := 0
+		for _, o := range list {
+			if o.tier == h.tier {
+				same++
+			}
+		}
+		if same < maxEvidencePerClass {
 			c.hits[r.class] = append(list, h)
 		}
 		if best == nil || h.tier > best.tier {
 			hh := h
-			hh.ev.Rule = string(r.class) // remember the class in the final hit
 			best = &hh
 		}
 	}
 	if isFinal {
 		if best == nil {
-			best = &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: string(Unknown)}, rank: rank, tier: hint}
+			best = &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "traceback"}, class: Unknown, rank: rank, tier: hint}
 		}
 		c.final = best
 		c.finalLine = c.lines
@@ -169,12 +177,15 @@ func clip(b []byte) string {
 // the earliest hint.
 func (c *Classifier) strongest() (Class, *hit) {
 	if c.final != nil && c.final.tier == root {
-		return Class(c.final.ev.Rule), c.final
+		return c.final.class, c.final
 	}
 	for _, t := range []tier{root, consequence, hint} {
 		var bestClass Class
 		var best *hit
-		for cl, hs := range c.hits {
+		// In the classes' fixed order, so a line that names two classes at one tier
+		// always gives the same verdict.
+		for _, in := range classTable {
+			cl, hs := in.Class, c.hits[in.Class]
 			for i := range hs {
 				if hs[i].tier != t {
 					continue
@@ -267,11 +278,9 @@ func (c *Classifier) verdict(cl Class, h *hit, note string) Verdict {
 			r := h.rank
 			v.Rank = &r
 		}
-		ev := h.ev
-		ev.Rule = ruleOf(ev)
-		v.Evidence = append(v.Evidence, ev)
+		v.Evidence = append(v.Evidence, h.ev)
 		for _, o := range c.hits[cl] {
-			if o.ev.Line != ev.Line {
+			if o.ev.Line != h.ev.Line {
 				v.Evidence = append(v.Evidence, o.ev)
 			}
 		}
@@ -280,16 +289,6 @@ func (c *Classifier) verdict(cl Class, h *hit, note string) Verdict {
 		v.Evidence = append(v.Evidence, c.tail(3)...)
 	}
 	return v
-}
-
-// ruleOf maps the class name stored in a final hit back to a rule name for display.
-func ruleOf(ev Evidence) string {
-	for _, r := range rules {
-		if r.name == ev.Rule {
-			return r.name
-		}
-	}
-	return "traceback"
 }
 
 // tail returns the last n observed lines as evidence.

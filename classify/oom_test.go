@@ -6,36 +6,45 @@ import (
 	"testing"
 )
 
-// TestOOMKillCount reads real-shaped cgroup trees copied from cgroup v1 and v2 hosts.
+// The trees under testdata/classify/cgroup mimic /proc/self/cgroup and /sys/fs/cgroup:
+// each has proc-self-cgroup and a mount point fs/.
 func TestOOMKillCount(t *testing.T) {
 	tests := []struct {
-		dir        string
-		want       int64
-		sourceTail string
-		wantErr    bool
+		tree   string
+		want   int64
+		source string // path of the counter, relative to fs/
+		err    string
 	}{
-		{"v2", 2, "kubepods.slice/pod1/cri-abc/memory.events", false},
-		{"v2nested", 5, "job.scope/memory.events", false}, // the leaf has no memory controller: walk up
-		{"v1", 3, "job_42/memory.oom_control", false},
-		{"v1old", 17, "abc/memory.failcnt", false}, // no oom_kill key on old kernels
-		{"v2none", 0, "", true},
-		{"missing", 0, "", true},
+		{tree: "v1", want: 3, source: "memory/slurm/uid_1000/job_42/memory.oom_control"},
+		{tree: "v1old", want: 17, source: "memory/docker/abc/memory.failcnt"},
+		{tree: "v2", want: 2, source: "kubepods.slice/pod1/cri-abc/memory.events"},
+		{tree: "v2nested", want: 5, source: "job.scope/memory.events"},
+		{tree: "v2none", err: "no memory cgroup counter"},
+		{tree: "missing", err: "oom count"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.dir, func(t *testing.T) {
-			root := filepath.Join("..", "testdata", "classify", "cgroup", tt.dir)
-			n, src, err := oomKillCount(filepath.Join(root, "proc-self-cgroup"), filepath.Join(root, "fs"))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+		t.Run(tt.tree, func(t *testing.T) {
+			root := filepath.Join("..", "testdata", "classify", "cgroup", tt.tree)
+			mount := filepath.Join(root, "fs")
+			n, src, err := oomKillCount(filepath.Join(root, "proc-self-cgroup"), mount)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want one saying %q", err, tt.err)
+				}
+				return
 			}
-			if n != tt.want || !strings.HasSuffix(src, tt.sourceTail) {
-				t.Errorf("got %d from %q, want %d from …%s", n, src, tt.want, tt.sourceTail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.want || src != filepath.Join(mount, tt.source) {
+				t.Errorf("got %d from %s, want %d from %s", n, src, tt.want, filepath.Join(mount, tt.source))
 			}
 		})
 	}
 }
 
-// TestOOMKillCountHere reads this machine's own cgroup: a number or a clear error, never a panic.
+// TestOOMKillCountHere reads this machine's real counter when it has one; either a
+// count or a clear error, never a panic.
 func TestOOMKillCountHere(t *testing.T) {
 	n, src, err := OOMKillCount()
 	if err != nil {
@@ -43,6 +52,6 @@ func TestOOMKillCountHere(t *testing.T) {
 		return
 	}
 	if n < 0 || src == "" {
-		t.Errorf("OOMKillCount() = %d from %q", n, src)
+		t.Errorf("count %d from %q", n, src)
 	}
 }

@@ -63,7 +63,7 @@ var rules = []rule{
 
 	// DataLoader.
 	{"dataloader-bus-error", Dataloader, root, []string{"Unexpected bus error encountered in worker", "insufficient shared memory (shm)", "is killed by signal: Bus error", "is killed by signal: Segmentation fault", "is killed by signal: Aborted"}, nil},
-	{"dataloader-exited", Dataloader, root, []string{"exited unexpectedly", "in DataLoader worker process"}, []string{"killed by signal: Killed"}},
+	{"dataloader-exited", Dataloader, consequence, []string{"exited unexpectedly", "in DataLoader worker process"}, []string{"killed by signal: Killed"}},
 
 	// Disk.
 	{"enospc", DiskFull, root, []string{"No space left on device", "[Errno 28]", "ENOSPC", "Disk quota exceeded", "[Errno 122]", "EDQUOT", "PytorchStreamWriter failed writing file", "file write failed", "not enough free disk space"}, nil},
