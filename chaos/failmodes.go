@@ -202,22 +202,13 @@ func fileNotFound(w io.Writer, path string) {
 	fmt.Fprintf(w, "FileNotFoundError: [Errno 2] No such file or directory: '%s'\n", path)
 }
 
-// configError prints the ValueError HF's TrainingArguments raises on inconsistent
-// arguments.
+// configError prints what HfArgumentParser (argparse underneath) prints for a bad
+// argument value; argparse then exits 2.
 func configError(w io.Writer) {
-	fmt.Fprint(w, `Traceback (most recent call last):
-  File "/workspace/train.py", line 212, in <module>
-    main()
-  File "/workspace/train.py", line 160, in main
-    args = parser.parse_args_into_dataclasses()[0]
-  File "/usr/local/lib/python3.10/dist-packages/transformers/hf_argparser.py", line 339, in parse_args_into_dataclasses
-    obj = dtype(**inputs)
-  File "<string>", line 135, in __init__
-  File "/usr/local/lib/python3.10/dist-packages/transformers/training_args.py", line 1625, in __post_init__
-    raise ValueError(
-ValueError: --load_best_model_at_end requires the save and eval strategy to match, but found
-- Evaluation strategy: IntervalStrategy.NO
-- Save strategy: SaveStrategy.STEPS
+	fmt.Fprint(w, `usage: train.py [-h] --model_name_or_path MODEL_NAME_OR_PATH --output_dir OUTPUT_DIR
+                [--learning_rate LEARNING_RATE] [--max_steps MAX_STEPS]
+                [--save_steps SAVE_STEPS] [--resume_from_checkpoint RESUME_FROM_CHECKPOINT]
+train.py: error: argument --learning_rate: invalid float value: '5e-5x'
 `)
 }
 

@@ -236,7 +236,7 @@ func TestFailModes(t *testing.T) {
 		{mode: "nan", failAt: "3", code: 1, stdout: "FloatingPointError: Loss became infinite or NaN at iteration=3!"},
 		{mode: "import-error", failAt: "0", code: 1, stderr: "ModuleNotFoundError: No module named 'flash_attn'"},
 		{mode: "file-not-found", failAt: "0", code: 1, stderr: "FileNotFoundError: [Errno 2] No such file or directory: "},
-		{mode: "config-error", failAt: "0", code: 1, stderr: "ValueError: --load_best_model_at_end requires the save and eval strategy to match"},
+		{mode: "config-error", failAt: "0", code: 2, stderr: "train.py: error: argument --learning_rate: invalid float value: '5e-5x'"},
 		{mode: "dataloader", failAt: "3", code: 1, stderr: "is killed by signal: Bus error"},
 		{mode: "exit 7", failAt: "3", code: 7, stderr: "exiting with status 7 at step 3"},
 		{mode: "exit:0", failAt: "2", code: 0},

@@ -41,6 +41,6 @@ say "trainwrap history"
 
 say "trainwrap checkpoints list"
 # The newest checkpoints are seconds old: a short quiet period judges them now.
-"$bin" checkpoints list --quiet-period 100ms "$work/out"
+"$bin" checkpoints list --quiet-period 1ms "$work/out"
 
 exit "$code"
