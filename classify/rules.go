@@ -39,12 +39,12 @@ var rules = []rule{
 	{"cpp-bad-alloc", HostOOM, root, []string{"std::bad_alloc"}, nil},
 	{"kernel-oom-kill", HostOOM, root, []string{"Out of memory: Killed process", "oom-kill:", "invoked oom-killer", "Memory cgroup out of memory"}, nil},
 	{"cannot-allocate", HostOOM, root, []string{"Cannot allocate memory", "[Errno 12]", "DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory"}, nil},
-	{"torchrun-sigkill", HostOOM, hint, []string{"Signal 9 (SIGKILL) received by PID"}, nil},
+	{"torchrun-sigkill", HostOOM, hint, []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}, nil},
 	{"shell-killed", HostOOM, hint, []string{" Killed "}, []string{"killed by signal", "Killed process"}},
 
 	// NCCL, gloo, the store.
 	{"nccl-error", NCCL, consequence, []string{"NCCL error", "ncclInternalError", "ncclSystemError", "ncclUnhandledCudaError", "ncclRemoteError", "ncclInvalidUsage", "DistBackendError", "NCCL communicator was aborted"}, nil},
-	{"nccl-watchdog", NCCL, consequence, []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL watchdog", "ProcessGroupNCCL's watchdog", "Heartbeat monitor timed out", "collective operation timeout"}, []string{"Epoch", "it/s"}},
+	{"nccl-watchdog", NCCL, consequence, []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL watchdog", "ProcessGroupNCCL's watchdog", "Heartbeat monitor timed out", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout"}, []string{"Epoch", "it/s"}},
 	{"gloo-error", NCCL, consequence, []string{"gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "ProcessGroupGloo"}, nil},
 	{"c10d-timeout", NCCL, consequence, []string{"DistStoreError", "Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store"}, nil},
 
@@ -59,10 +59,10 @@ var rules = []rule{
 	{"cpp-terminate", Segfault, hint, []string{"terminate called after throwing an instance of", "terminate called without an active exception"}, nil},
 
 	// Timeouts the job raises itself.
-	{"job-timeout", Timeout, root, []string{"TimeoutError", "Timeout exceeded", "ReadTimeout", "ConnectTimeout", "socket.timeout", "timed out after"}, []string{"Watchdog", "NCCL", "DistStoreError", "Socket Timeout", "TCPStore", "collective"}},
+	{"job-timeout", Timeout, root, []string{"TimeoutError", "Timeout exceeded", "ReadTimeout", "ConnectTimeout", "socket.timeout", "timed out after", "Read timed out", "ConnectTimeoutError"}, []string{"Watchdog", "NCCL", "DistStoreError", "Socket Timeout", "TCPStore", "collective"}},
 
 	// DataLoader.
-	{"dataloader-bus-error", Dataloader, root, []string{"Unexpected bus error encountered in worker", "insufficient shared memory (shm)", "is killed by signal: Bus error", "is killed by signal: Segmentation fault", "is killed by signal: Aborted"}, nil},
+	{"dataloader-bus-error", Dataloader, root, []string{"Unexpected bus error encountered in worker", "insufficient shared memory (shm)", "is killed by signal: Bus error", "is killed by signal: Segmentation fault", "is killed by signal: Aborted", "is killed by signal: Terminated"}, nil},
 	{"dataloader-exited", Dataloader, consequence, []string{"exited unexpectedly", "in DataLoader worker process"}, []string{"killed by signal: Killed"}},
 
 	// Disk.

@@ -1,0 +1,144 @@
+package classify
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// corpusDir holds real-format log excerpts, one folder per class, and healthy/ for runs
+// that look alarming but did not crash; README there describes the layout.
+var corpusDir = filepath.Join("..", "testdata", "classify")
+
+// corpusExits reads exits.txt: "<class>/<file> exit=N | signal=NAME | stalled".
+func corpusExits(t *testing.T) map[string]Exit {
+	t.Helper()
+	f, err := os.Open(filepath.Join(corpusDir, "exits.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	signals := map[string]syscall.Signal{"SIGKILL": syscall.SIGKILL, "SIGSEGV": syscall.SIGSEGV, "SIGABRT": syscall.SIGABRT, "SIGBUS": syscall.SIGBUS, "SIGTERM": syscall.SIGTERM}
+	out := map[string]Exit{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, how, ok := strings.Cut(line, " ")
+		e := Exit{OOMKillDelta: -1}
+		switch {
+		case !ok:
+			t.Fatalf("exits.txt line %d: want \"<class>/<file> <how>\", got %q", n, line)
+		case how == "stalled":
+			e.Stalled, e.Signal, e.KilledBySupervisor = true, syscall.SIGKILL, true
+		case strings.HasPrefix(how, "signal="):
+			sig, known := signals[strings.TrimPrefix(how, "signal=")]
+			if !known {
+				t.Fatalf("exits.txt line %d: unknown signal in %q", n, how)
+			}
+			e.Signal, e.Code = sig, -1
+		case strings.HasPrefix(how, "exit="):
+			if _, err := fmt.Sscanf(how, "exit=%d", &e.Code); err != nil {
+				t.Fatalf("exits.txt line %d: %v", n, err)
+			}
+		default:
+			t.Fatalf("exits.txt line %d: unknown exit %q", n, how)
+		}
+		if _, err := os.Stat(filepath.Join(corpusDir, name)); err != nil {
+			t.Fatalf("exits.txt line %d: %v", n, err)
+		}
+		out[name] = e
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func classifyFile(t *testing.T, path string) *Classifier {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New()
+	for _, l := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		c.ObserveLine(l)
+	}
+	return c
+}
+
+// TestCorpus classifies every excerpt with its recorded exit status: at least 95% must
+// be right, every healthy run none, and every class must have its 8 excerpts.
+func TestCorpus(t *testing.T) {
+	exits := corpusExits(t)
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*", "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perClass := map[Class]int{}
+	total, right := 0, 0
+	for _, path := range files {
+		rel := filepath.ToSlash(strings.TrimPrefix(path, corpusDir+string(filepath.Separator)))
+		dir := filepath.Dir(rel)
+		want := Class(dir)
+		if dir == "healthy" {
+			want = None
+		}
+		if Lookup(want).Class != want {
+			t.Errorf("%s: folder %q is no class", rel, dir)
+			continue
+		}
+		perClass[want]++
+		total++
+		c := classifyFile(t, path)
+		e, ok := exits[rel]
+		if !ok {
+			e = Exit{Code: 1, OOMKillDelta: -1}
+			if want == None {
+				e.Code = 0
+			}
+		}
+		v := c.Verdict(e)
+		if want == None {
+			// A healthy log must hold no evidence of a crash at all.
+			if fl := c.FromLog(); fl.Class != None {
+				t.Errorf("healthy %s: FromLog says %s: %+v", rel, fl.Class, fl.Evidence)
+				continue
+			}
+		}
+		if v.Class != want {
+			first := ""
+			if len(v.Evidence) > 0 {
+				first = fmt.Sprintf(" (line %d %s: %q)", v.Evidence[0].Line, v.Evidence[0].Rule, v.Evidence[0].Text)
+			}
+			t.Logf("misclassified %s: got %s, want %s%s", rel, v.Class, want, first)
+			continue
+		}
+		right++
+	}
+	for _, in := range Classes() {
+		need := 8
+		if in.Class == None {
+			need = 10
+		}
+		if perClass[in.Class] < need {
+			t.Errorf("%s: %d excerpts, want at least %d", in.Class, perClass[in.Class], need)
+		}
+	}
+	if total == 0 {
+		t.Fatal("no corpus")
+	}
+	ratio := float64(right) / float64(total)
+	t.Logf("corpus: %d of %d right (%.1f%%)", right, total, 100*ratio)
+	if ratio < 0.95 {
+		t.Errorf("corpus: %.1f%% right, want at least 95%%", 100*ratio)
+	}
+}
