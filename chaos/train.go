@@ -283,6 +283,7 @@ func (t *trainer) failAt(ctx context.Context, step int) error {
 		fileNotFound(t.stderr, filepath.Join(t.opt.OutputDir, "..", "data", "train-00000-of-00004.jsonl"))
 	case FailConfigError:
 		configError(t.stderr)
+		return &ExitError{Code: 2, Mode: t.mode}
 	case FailDataloader:
 		dataloaderDied(t.stderr, os.Getpid()+1)
 	case FailOrphan:
