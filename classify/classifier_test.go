@@ -118,7 +118,7 @@ func TestVerdictCascades(t *testing.T) {
 		{
 			name:  "torchrun summary of a rank's SIGKILL",
 			lines: []string{"torch.distributed.elastic.multiprocessing.api:failed (exitcode: -9) local_rank: 0 (pid: 1234) of binary: /usr/bin/python3", "  error_file: <N/A>", "  traceback : Signal 9 (SIGKILL) received by PID 1234"},
-			exit:  failed, want: HostOOM, wantLine: 3, wantRank: -1,
+			exit:  failed, want: HostOOM, wantLine: 1, wantRank: -1, // torchrun's exitcode -9 line comes first
 		},
 	}
 	for _, tt := range tests {

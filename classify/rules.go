@@ -69,7 +69,7 @@ var rules = []rule{
 	{"enospc", DiskFull, root, []string{"No space left on device", "[Errno 28]", "ENOSPC", "Disk quota exceeded", "[Errno 122]", "EDQUOT", "PytorchStreamWriter failed writing file", "file write failed", "not enough free disk space"}, nil},
 
 	// Divergence.
-	{"nan-loss", NaNDivergence, root, []string{"returned nan values", "Loss is NaN", "loss is nan", "Loss is nan", "loss became NaN", "NaN or Inf found in input tensor", "Detected NaN", "nan loss", "loss is NaN", "non-finite loss", "Loss has diverged", "The total norm of order 2.0 for gradients from `parameters` is non-finite", "Current loss scale already at minimum", "FloatingPointError"}, []string{"Gradient overflow"}},
+	{"nan-loss", NaNDivergence, root, []string{"returned nan values", "Loss is NaN", "loss is nan", "Loss is nan", "loss became NaN", "NaN or Inf found in input tensor", "Detected NaN", "nan loss", "loss is NaN", "non-finite loss", "Loss has diverged", "The total norm of order 2.0 for gradients from `parameters` is non-finite", "Current loss scale already at minimum", "FloatingPointError", "loss: nan", "loss=nan", "outputs is NAN"}, []string{"Gradient overflow"}},
 
 	// Environment and inputs.
 	{"import", ImportError, root, []string{"ModuleNotFoundError", "ImportError", "cannot import name", "undefined symbol:", "cannot open shared object file", "No module named"}, nil},
