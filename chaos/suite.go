@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -270,8 +272,14 @@ func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job str
 		fail("read runs.jsonl: %v", err)
 	}
 	judgeRecords(s, recs, &res, fail)
-	if took := time.Since(start); s.within > 0 && took > s.within {
-		fail("took %s, want under %s (with --stall-timeout %s, --startup-timeout %s)", took.Round(100*time.Millisecond), s.within, suiteStall, suiteStartup)
+	if s.class == "hang" && len(recs) > 0 {
+		lat, err := stallLatency(rundir.New(stateDir).TrainLog(), recs[0])
+		if err != nil {
+			fail("%v", err)
+		} else if lat > stallBound {
+			fail("the stall ended the attempt %s after the last progress, want under %s (--stall-timeout %s, --startup-timeout %s)",
+				lat.Round(100*time.Millisecond), stallBound, suiteStall, suiteStartup)
+		}
 	}
 	if !res.Pass && len(res.Problems) > 0 {
 		res.Problems = append(res.Problems, "trainwrap's output: "+tail(filepath.Join(dir, "trainwrap.out"), 6))
@@ -378,3 +386,38 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// stallLatency is how long after its last progress line (in logs/train.log) the
+// attempt of rec ended: what a stall cost.
+func stallLatency(trainLog string, rec rundir.Record) (time.Duration, error) {
+	f, err := os.Open(trainLog)
+	if err != nil {
+		return 0, fmt.Errorf("stall latency: %w", err)
+	}
+	defer f.Close()
+	prefix := fmt.Sprintf(" [%d] ", rec.Attempt)
+	re := regexp.MustCompile(ProgressRegex)
+	var last time.Time
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		ts, rest, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(" "+rest, prefix) || !re.MatchString(rest) {
+			continue
+		}
+		if t, err := time.Parse(logTimeLayout, ts); err == nil {
+			last = t
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("stall latency: read %s: %w", trainLog, err)
+	}
+	if last.IsZero() {
+		return 0, fmt.Errorf("stall latency: no progress line of attempt %d in %s", rec.Attempt, trainLog)
+	}
+	return rec.End.Sub(last), nil
+}
+
+// logTimeLayout is the timestamp that starts every line of logs/train.log.
+const logTimeLayout = "2006-01-02T15:04:05.000Z07:00"
