@@ -57,7 +57,7 @@ type trainerState struct {
 
 // modelTensors are the fake model's weights at step: deterministic, so two runs that
 // reach the same step write the same bytes.
-func modelTensors(step int) ([]checkpoints.Tensor, error) {
+func modelTensors(step int) []checkpoints.Tensor {
 	specs := []struct {
 		name  string
 		shape []int64
@@ -73,17 +73,14 @@ func modelTensors(step int) ([]checkpoints.Tensor, error) {
 		for _, d := range s.shape {
 			n *= d
 		}
-		var buf bytes.Buffer
-		buf.Grow(int(n) * 4)
+		data := make([]byte, n*4)
 		for j := int64(0); j < n; j++ {
 			v := float32(math.Sin(float64(j+int64(i)*7919)) * math.Exp(-float64(step)/100))
-			if err := binary.Write(&buf, binary.LittleEndian, v); err != nil {
-				return nil, fmt.Errorf("encode %s: %w", s.name, err)
-			}
+			binary.LittleEndian.PutUint32(data[j*4:], math.Float32bits(v))
 		}
-		out = append(out, checkpoints.Tensor{Name: s.name, DType: "F32", Shape: s.shape, Data: buf.Bytes()})
+		out = append(out, checkpoints.Tensor{Name: s.name, DType: "F32", Shape: s.shape, Data: data})
 	}
-	return out, nil
+	return out
 }
 
 // optimizerState is a plain torch.optim.AdamW state_dict without tensors.
@@ -135,12 +132,8 @@ func (cw checkpointWriter) write() error {
 	if err := writeFile(filepath.Join(cw.dir, "config.json"), append(cfg, '\n')); err != nil {
 		return err
 	}
-	tensors, err := modelTensors(cw.step)
-	if err != nil {
-		return err
-	}
 	var weights bytes.Buffer
-	if err := checkpoints.WriteSafetensors(&weights, tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := checkpoints.WriteSafetensors(&weights, modelTensors(cw.step), map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("encode model.safetensors: %w", err)
 	}
 	if err := writeFile(filepath.Join(cw.dir, "model.safetensors"), weights.Bytes()); err != nil {
