@@ -7,7 +7,7 @@ This wrapper replaces that one function, then runs torch.distributed.run.main
 exactly as the torchrun console script does.
 
 With TORCHRUN_RANK_SESSIONS=1 it also starts each rank in a session of its own, as
-torch >= 2.1 does, so one package covers both process layouts.
+newer torch releases do, so one package covers both process layouts.
 """
 
 import os
@@ -28,8 +28,9 @@ def _std_from_str(cls, vm):
 
 
 def _start_ranks_in_sessions():
-    # torch >= 2.1 starts every rank with start_new_session=True, so each rank leads a
-    # session and process group of its own; 1.13 leaves the ranks in torchrun's group.
+    # Newer torch releases (2.x) start every rank with start_new_session=True, so each
+    # rank leads a session and process group of its own; 1.13 leaves the ranks in
+    # torchrun's group.
     # TORCHRUN_RANK_SESSIONS=1 gives the tests the newer layout from the old package.
     def _popen(self, args, env):
         return subprocess.Popen(args=args, env=env, stdout=self._stdout, stderr=self._stderr,

@@ -168,7 +168,7 @@ def main(argv):
     if path:
         model.load_state_dict(torch.load(os.path.join(path, "pytorch_model.bin")))
     log(rank, f"pid {os.getpid()} attempt {attempt} world {world} start_step {start_step} resumed_from {path or '-'}")
-    # torch >= 2.1 starts each rank in a session of its own; 1.13 in torchrun's.
+    # Newer torch releases (2.x) start each rank in a session of its own; 1.13 in torchrun's.
     log(rank, "leads its own session" if os.getsid(0) == os.getpid() else "shares the session of its launcher")
     if rank == 0:
         left = leftovers()
