@@ -2,7 +2,8 @@ package classify
 
 // automaton is an Aho-Corasick matcher over the rules' literals, compiled once into a
 // dense transition table: one table lookup per byte, no allocation, whatever the number
-// of literals. It is the prefilter that keeps healthy lines cheap.
+// of literals. It is exact; the gram filter in front of it (prefilter.go) keeps healthy
+// lines off it.
 type automaton struct {
 	next [][256]int32
 	// out[state] lists the literal ids that end at state (including through failure
@@ -10,6 +11,8 @@ type automaton struct {
 	out [][]int32
 	// lit[id] is the rule index of literal id.
 	lit []int32
+	// grams is the prefilter in front of the automaton (see mayMatch).
+	grams gramFilter
 }
 
 func compile(rs []rule) *automaton {
@@ -27,6 +30,7 @@ func compile(rs []rule) *automaton {
 		}
 	}
 	a.link()
+	a.grams = newGramFilter(rs)
 	return a
 }
 

@@ -81,6 +81,9 @@ func (c *Classifier) ObserveLine(line []byte) {
 	*slot = append((*slot)[:0], line[:n]...)
 	c.ringN++
 
+	if !c.a.grams.mayMatch(line) {
+		return
+	}
 	st, any := int32(0), false
 	next, out := c.a.next, c.a.out
 	for _, b := range line {
