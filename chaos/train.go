@@ -127,9 +127,9 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 	}
 	if t.failing && t.mode == FailSigtermIgnore {
-		// A job that ignores SIGTERM from the start: only SIGKILL ends it.
-		signal.Ignore(syscall.SIGTERM)
-		fmt.Fprintln(t.stderr, "[chaos] SIGTERM is ignored from now on")
+		// Like a job stuck in the driver: from the start nothing but SIGKILL ends it.
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGABRT)
+		fmt.Fprintln(t.stderr, "[chaos] SIGTERM, SIGINT and SIGABRT are ignored from now on")
 	}
 	tick := time.NewTicker(max(t.opt.StepTime, time.Microsecond))
 	defer tick.Stop()
@@ -252,7 +252,9 @@ func (t *trainer) failStartup(ctx context.Context) error {
 
 // failAt dies the way opt.Fail says, at step.
 func (t *trainer) failAt(ctx context.Context, step int) error {
-	fmt.Fprintln(t.stderr)
+	if t.mode != FailHang && t.mode != FailSigtermIgnore {
+		fmt.Fprintln(t.stderr) // ends the tqdm bar's line; a hung job prints nothing
+	}
 	switch t.mode {
 	case FailCUDAOOM:
 		cudaOOM(t.stderr, os.Getpid())
@@ -297,12 +299,10 @@ func (t *trainer) failAt(ctx context.Context, step int) error {
 
 // hang stops stepping and printing and stays alive. On SIGABRT (the supervisor's
 // stall handling) it prints Python's faulthandler dump and dies by SIGABRT, as a
-// Python job with PYTHONFAULTHANDLER=1 does, unless ignoreSignals: then it ignores
-// SIGTERM, SIGINT and SIGABRT like a process stuck in the driver, and only SIGKILL
-// ends it.
+// Python job with PYTHONFAULTHANDLER=1 does, unless ignoreSignals (sigterm-ignore,
+// which ignores them since start-up): then only SIGKILL ends it.
 func (t *trainer) hang(ctx context.Context, ignoreSignals bool) error {
 	if ignoreSignals {
-		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGABRT)
 		<-ctx.Done()
 		return ctx.Err()
 	}
