@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -28,6 +29,23 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("TRAINWRAP_TEST_EXE", exe)
+			td, err := filepath.Abs("testdata")
+			if err != nil {
+				return err
+			}
+			env.Setenv("TESTDATA", td)
+			// Debian's python3-torch lives in the system python3, which another
+			// python3 (pyenv) may shadow on PATH: put the one with torch first.
+			if py := torchPython(); py != "" {
+				bin := filepath.Join(env.WorkDir, ".python-with-torch")
+				if err := os.MkdirAll(bin, 0o755); err != nil {
+					return err
+				}
+				if err := os.Symlink(py, filepath.Join(bin, "python3")); err != nil {
+					return err
+				}
+				env.Setenv("PATH", bin+string(filepath.ListSeparator)+env.Getenv("PATH"))
+			}
 			return nil
 		},
 		Condition:           scriptCondition,
@@ -42,9 +60,25 @@ func TestScripts(t *testing.T) {
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "torch":
-		return exec.Command("python3", "-c", "import torch, torch.distributed").Run() == nil, nil
+		return torchPython() != "", nil
 	case "root":
 		return os.Geteuid() == 0, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
+
+// torchPython is a python3 that can import torch: the first on PATH, else the
+// system's; "" when neither can.
+var torchPython = sync.OnceValue(func() string {
+	var candidates []string
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	candidates = append(candidates, "/usr/bin/python3")
+	for _, p := range candidates {
+		if exec.Command(p, "-c", "import torch, torch.distributed").Run() == nil {
+			return p
+		}
+	}
+	return ""
+})

@@ -136,6 +136,23 @@ func Descendants(pid int) ([]Info, error) {
 	return out, nil
 }
 
+// Catches reports whether pid has installed a handler for sig (the SigCgt mask of
+// /proc/PID/status). A process without one would die of, say, SIGUSR1's default
+// action, so a forwarded warning must skip it.
+func Catches(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil || sig < 1 || sig > 64 {
+		return false
+	}
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if v, ok := bytes.CutPrefix(line, []byte("SigCgt:")); ok {
+			mask, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+			return err == nil && mask&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
+}
+
 // HasEnv reports whether the environment of pid holds key=value. It is false when the
 // environment cannot be read (another user's process, or gone).
 func HasEnv(pid int, key, value string) bool {

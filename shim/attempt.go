@@ -331,8 +331,8 @@ wait:
 			case syscall.SIGWINCH:
 				c.resize()
 			case syscall.SIGUSR1, syscall.SIGUSR2:
-				// SLURM's pre-emption warning: every rank should see it.
-				j.signalLeaders(ss)
+				// SLURM's pre-emption warning: every rank that listens should see it.
+				j.signalCatchers(ss)
 			default: // INT, TERM, HUP, QUIT
 				if res.stopSig == 0 {
 					res.stopSig = ss
@@ -363,7 +363,7 @@ wait:
 			s.writeState()
 			stopping = true
 			// Every rank's fault handler dumps its stacks, not only the launcher's.
-			j.signalLeaders(syscall.SIGABRT)
+			j.signalAbort()
 			abortTimer = time.NewTimer(s.o.AbortGrace)
 		case <-timerC(abortTimer):
 			abortTimer = nil

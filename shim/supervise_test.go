@@ -317,26 +317,31 @@ func TestJobEnvironment(t *testing.T) {
 	}
 }
 
-// SIGUSR1 and SIGUSR2 (SLURM's warning before the time limit) reach the leader of every
-// process group of the job, and are not failures.
-func TestUSR1IsForwardedToEveryGroupLeader(t *testing.T) {
+// SIGUSR1 and SIGUSR2 (SLURM's warning before the time limit) reach every process of
+// the job that handles them, in whatever group, spare those that would die of them,
+// and are not failures.
+func TestUSR1IsForwardedToEveryProcessThatHandlesIt(t *testing.T) {
+	// A rank in a session of its own, a rank in the leader's group, and a worker
+	// without a handler, which USR1 would kill: the job fails (exit 5) if it died.
 	script := `trap 'echo "leader got USR1"' USR1
 setsid sh -c 'trap "echo rank got USR1" USR1; echo rank ready; while :; do sleep 0.05; done' &
-echo leader ready; n=0; while [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); grep -q go flag 2>/dev/null && exit 0; done; exit 1`
+sh -c 'trap "echo same-group rank got USR1" USR1; echo group ready; while :; do sleep 0.05; done' &
+sleep 300 & worker=$!
+echo leader ready; n=0; while [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); if grep -q go flag 2>/dev/null; then kill -0 $worker || exit 5; exit 0; fi; done; exit 1`
 	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", script)
 	st := s.waitChild()
-	eventually(t, 10*time.Second, "both ready", func() bool {
+	eventually(t, 10*time.Second, "all ready", func() bool {
 		o := s.stdout.String()
-		return strings.Contains(o, "leader ready") && strings.Contains(o, "rank ready")
+		return strings.Contains(o, "leader ready") && strings.Contains(o, "rank ready") && strings.Contains(o, "group ready")
 	})
 	s.cmd.Process.Signal(syscall.SIGUSR1)
-	eventually(t, 10*time.Second, "USR1 in both groups", func() bool {
+	eventually(t, 10*time.Second, "USR1 at every handler", func() bool {
 		o := s.stdout.String()
-		return strings.Contains(o, "leader got USR1") && strings.Contains(o, "rank got USR1")
+		return strings.Contains(o, "leader got USR1") && strings.Contains(o, "\nrank got USR1") && strings.Contains(o, "same-group rank got USR1")
 	})
 	os.WriteFile(filepath.Join(s.work, "flag"), []byte("go"), 0o644)
 	if code := s.wait(10 * time.Second); code != 0 {
-		t.Fatalf("exit %d after USR1, want 0: USR1 is not a failure\n%s", code, s.stderr.String())
+		t.Fatalf("exit %d after USR1, want 0: USR1 is not a failure, and the worker must live\n%s", code, s.stderr.String())
 	}
 	if recs := s.records(); len(recs) != 1 {
 		t.Fatalf("%d attempts, want 1", len(recs))

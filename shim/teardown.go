@@ -91,14 +91,27 @@ func (j job) signalGroup(sig syscall.Signal) bool {
 	return syscall.Kill(-j.c.pgid, sig) == nil
 }
 
-// signalLeaders sends sig to the leader of every process group of the job: the child,
-// and each torchrun rank (ranks run in sessions of their own, and torchrun forwards
-// neither SIGUSR1 nor SIGABRT to them). Other members of those groups, such as
-// DataLoader workers, for which SIGUSR1's default action is death, are left alone.
-func (j job) signalLeaders(sig syscall.Signal) int {
+// signalCatchers sends sig to every process of the job that has a handler for it:
+// SLURM's SIGUSR1 warning must reach each rank (torchrun forwards nothing, and under
+// torch 1.13 the ranks share its group), but not torchrun itself or a DataLoader
+// worker, which have no handler and would die of the default action.
+func (j job) signalCatchers(sig syscall.Signal) int {
 	n := 0
 	for _, in := range j.procs() {
-		if in.PID == in.PGID && proc.Signal(in.ID, sig) == nil {
+		if proc.Catches(in.PID, sig) && proc.Signal(in.ID, sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// signalAbort sends SIGABRT, on a stall, to every process-group leader of the job and
+// to every process that handles SIGABRT (Python's fault handler does), so each rank
+// dumps its stacks whatever group it is in.
+func (j job) signalAbort() int {
+	n := 0
+	for _, in := range j.procs() {
+		if (in.PID == in.PGID || proc.Catches(in.PID, syscall.SIGABRT)) && proc.Signal(in.ID, syscall.SIGABRT) == nil {
 			n++
 		}
 	}
