@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // learningRate is the constant learning rate the fake trainer reports.
@@ -70,6 +71,7 @@ type trainer struct {
 	exe      string
 	history  []logEntry
 	start    time.Time
+	barLen   int // runes of the tqdm bar on screen, to blank it
 }
 
 // Train runs the fake training job: it resumes from the checkpoint the options or
@@ -185,6 +187,7 @@ func (t *trainer) epoch(step int) float64 { return float64(step) / float64(t.opt
 // printStep prints the step line the progress regex reads, a tqdm bar on stderr, and a
 // loss dict every loggingSteps.
 func (t *trainer) printStep(step int) {
+	t.clearBar()
 	if step%loggingSteps == 0 {
 		e := logEntry{Loss: math.Round(lossAt(step)*1e4) / 1e4, GradNorm: 1.2 + 0.1*math.Cos(float64(step)), LearningRate: learningRate, Epoch: math.Round(t.epoch(step)*100) / 100, Step: step}
 		t.history = append(t.history, e)
@@ -195,9 +198,19 @@ func (t *trainer) printStep(step int) {
 	filled := pct / 10
 	elapsed := time.Since(t.start)
 	rate := float64(step) / max(elapsed.Seconds(), 1e-3)
-	fmt.Fprintf(t.stderr, "\r%3d%%|%s%s| %d/%d [%s<%s, %5.2fit/s]", pct,
+	bar := fmt.Sprintf("%3d%%|%s%s| %d/%d [%s<%s, %5.2fit/s]", pct,
 		strings.Repeat("█", filled), strings.Repeat(" ", 10-filled), step, t.opt.MaxSteps,
 		clock(elapsed), clock(time.Duration(float64(t.opt.MaxSteps-step)/max(rate, 1e-3)*float64(time.Second))), rate)
+	fmt.Fprint(t.stderr, "\r"+bar)
+	t.barLen = utf8.RuneCountInString(bar)
+}
+
+// clearBar blanks the tqdm bar before other output, as tqdm.write does, so that log
+// lines do not start in the middle of the bar on a terminal.
+func (t *trainer) clearBar() {
+	if t.barLen > 0 {
+		fmt.Fprint(t.stderr, "\r"+strings.Repeat(" ", t.barLen)+"\r")
+	}
 }
 
 // clock formats a duration as tqdm does: MM:SS.
