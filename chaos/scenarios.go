@@ -56,6 +56,8 @@ type scenario struct {
 	during func(ctx context.Context, r *scenarioRun) error
 	// slow marks scenarios that wait for a stall, so they start first.
 	slow bool
+	// giveUp, when set, is a word the last record's give-up reason must hold.
+	giveUp string
 }
 
 // failing is a scenario whose job fails once the way mode says, at step 12, and is
@@ -109,7 +111,7 @@ func scenarios() []scenario {
 		{
 			name: "crash-loop", train: []string{"--fail", "exit 3", "--fail-at", "0"},
 			run:   []string{"--max-restarts-in-window", "2", "--max-failures-without-progress", "0"},
-			class: "unknown", restart: true, exit: 85,
+			class: "unknown", restart: true, exit: 85, giveUp: "--max-restarts-in-window",
 		},
 		{
 			name: "inject-hang", train: []string{"--max-steps", "60"},

@@ -320,6 +320,9 @@ func judgeRecords(s scenario, recs []rundir.Record, res *Result, fail func(strin
 			fail("second attempt resumed from %q, want %s", res.Resumed, checkpointName(s.resume))
 		}
 	}
+	if last := recs[len(recs)-1]; s.giveUp != "" && (last.Decision != rundir.DecisionGiveUp || !strings.Contains(last.Reason, s.giveUp)) {
+		fail("last attempt: decision %q, reason %q; want %s for %s", last.Decision, last.Reason, rundir.DecisionGiveUp, s.giveUp)
+	}
 	if s.quarantine > 0 {
 		want := checkpointName(s.quarantine)
 		ok := false
