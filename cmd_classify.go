@@ -92,13 +92,13 @@ func (c *ClassifyCmd) Run(g *Globals) error {
 			return exitError{code: 1, err: err}
 		}
 	}
-	cls, positions := fd.finish()
+	cls, segs := fd.finish()
 	v := cls.FromLog()
 	res := classifyResult{Class: v.Class, Suggestion: v.Suggestion, Retryable: v.Retryable, ExitCode: v.ExitCode, Rank: v.Rank, Lines: cls.Lines(), Attempt: fd.attempt, Evidence: []classifyEvidence{}}
 	for _, e := range v.Evidence {
 		ce := classifyEvidence{Line: e.Line, Text: e.Text, Rule: e.Rule}
-		if i := e.Line - 1; i >= 0 && i < int64(len(positions)) {
-			ce.File, ce.Line = positions[i].file, positions[i].line
+		if p, ok := position(segs, e.Line); ok {
+			ce.File, ce.Line = p.file, p.line
 		}
 		res.Evidence = append(res.Evidence, ce)
 	}
@@ -157,11 +157,29 @@ type feed struct {
 	lastAttemptOnly bool
 	attempt         int
 
-	cls       *classify.Classifier
-	positions []logPos // position of each observed line, by classifier line number
-	ring      []ringLine
-	ringNext  int
-	ringFull  bool
+	cls      *classify.Classifier
+	segs     []segment // where the observed lines came from, in runs
+	ring     []ringLine
+	ringNext int
+	ringFull bool
+}
+
+// segment is a run of observed lines that are consecutive lines of one file: the
+// classifier's line obs is line first of file. Kept per run, not per line, so memory
+// does not grow with the log.
+type segment struct {
+	obs   int64
+	file  string
+	first int64
+}
+
+// position maps a classifier line number back to its file and line.
+func position(segs []segment, obs int64) (logPos, bool) {
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].obs > obs }) - 1
+	if i < 0 {
+		return logPos{}, false
+	}
+	return logPos{file: segs[i].file, line: segs[i].first + obs - segs[i].obs}, true
 }
 
 type ringLine struct {
@@ -177,7 +195,7 @@ func newFeed(lastN int, lastAttemptOnly bool) *feed {
 
 func (f *feed) reset() {
 	f.cls = classify.New()
-	f.positions = f.positions[:0]
+	f.segs = f.segs[:0]
 	if f.lastN > 0 {
 		f.ring = make([]ringLine, f.lastN)
 	}
@@ -254,12 +272,18 @@ func (f *feed) line(b []byte, pos logPos) {
 
 func (f *feed) observe(b []byte, pos logPos) {
 	f.cls.ObserveLine(b)
-	f.positions = append(f.positions, pos)
+	obs := f.cls.Lines()
+	if n := len(f.segs); n > 0 {
+		if last := f.segs[n-1]; last.file == pos.file && last.first+obs-last.obs == pos.line {
+			return
+		}
+	}
+	f.segs = append(f.segs, segment{obs: obs, file: pos.file, first: pos.line})
 }
 
-// finish feeds the held-back lines and returns the classifier with the position of
-// each line it saw.
-func (f *feed) finish() (*classify.Classifier, []logPos) {
+// finish feeds the held-back lines and returns the classifier with where its lines
+// came from.
+func (f *feed) finish() (*classify.Classifier, []segment) {
 	if f.lastN > 0 {
 		start, count := 0, f.ringNext
 		if f.ringFull {
@@ -270,7 +294,7 @@ func (f *feed) finish() (*classify.Classifier, []logPos) {
 			f.observe(l.text, l.pos)
 		}
 	}
-	return f.cls, f.positions
+	return f.cls, f.segs
 }
 
 // stripLogPrefix removes the "<RFC3339 UTC timestamp with ms> [<attempt>] " that
