@@ -142,3 +142,37 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("corpus: %.1f%% right, want at least 95%%", 100*ratio)
 	}
 }
+
+// TestCorpusSources checks that every excerpt names its public source in SOURCES and
+// that SOURCES names no file that is gone.
+func TestCorpusSources(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(corpusDir, "SOURCES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for n, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		name, url, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(url, "https://") {
+			t.Errorf("SOURCES line %d: want \"<folder>/<file> https://...\", got %q", n+1, line)
+			continue
+		}
+		if listed[name] {
+			t.Errorf("SOURCES line %d: %s listed twice", n+1, name)
+		}
+		listed[name] = true
+		if _, err := os.Stat(filepath.Join(corpusDir, name)); err != nil {
+			t.Errorf("SOURCES line %d: %v", n+1, err)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*", "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range files {
+		rel := filepath.ToSlash(strings.TrimPrefix(path, corpusDir+string(filepath.Separator)))
+		if !listed[rel] {
+			t.Errorf("%s has no source in SOURCES", rel)
+		}
+	}
+}
