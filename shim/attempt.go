@@ -228,11 +228,10 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	env = setDefault(env, "PYTHONFAULTHANDLER", "1")
 
 	cls := classify.New()
-	observers := []LineObserver{cls}
+	t := newTee(s.log, n, []LineObserver{cls})
 	if s.o.ProgressRegex != nil {
-		observers = append(observers, LineObserverFunc(s.observeProgress))
+		t.segments = LineObserverFunc(s.observeProgress)
 	}
-	t := newTee(s.log, n, observers)
 	oomBefore := oomKills()
 
 	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr}, s.reaper)

@@ -44,7 +44,11 @@ type tee struct {
 	buf       []byte // log bytes not yet written
 	attempt   []byte
 	observers []LineObserver
-	lines     int64
+	// segments, when set, also sees every piece of a line that a \r ends: a tqdm bar
+	// rewrites itself with \r and may not print a newline for a whole epoch, yet each
+	// rewrite is progress.
+	segments LineObserver
+	lines    int64
 
 	lastOutput atomic.Int64 // unix nanos of the last byte read
 }
@@ -126,6 +130,9 @@ func (t *tee) consume(st *stream, chunk, ts []byte) {
 			st.inLine = true
 		}
 		t.buf = append(t.buf, seg...)
+		if t.segments != nil {
+			t.carriageReturns(seg)
+		}
 		if i < 0 {
 			st.observe(seg)
 			if len(t.buf) >= logFlushSize {
@@ -159,8 +166,35 @@ func (t *tee) endLine(st *stream, last []byte) {
 	for _, o := range t.observers {
 		o.ObserveLine(line)
 	}
+	if t.segments != nil {
+		if j := bytes.LastIndexByte(line, '\r'); j >= 0 {
+			t.segments.ObserveLine(line[j+1:])
+		} else {
+			t.segments.ObserveLine(line)
+		}
+	}
 	st.buf = st.buf[:0]
 	st.trunc = false
+}
+
+// carriageReturns hands the segment observer what follows each \r in seg, up to the
+// next \r or the end of this read: a bar writes "\r<state>" in one write, so its newest
+// state is complete here even though the line will not end for a long time.
+func (t *tee) carriageReturns(seg []byte) {
+	for {
+		j := bytes.IndexByte(seg, '\r')
+		if j < 0 {
+			return
+		}
+		seg = seg[j+1:]
+		piece := seg
+		if k := bytes.IndexByte(seg, '\r'); k >= 0 {
+			piece = seg[:k]
+		}
+		if len(piece) > 0 {
+			t.segments.ObserveLine(piece)
+		}
+	}
 }
 
 // observe appends seg to the observed line, keeping at most maxObservedLine bytes.

@@ -370,3 +370,17 @@ func TestStallAfterProgressUsesTheStallTimeout(t *testing.T) {
 		t.Errorf("stall caught after %s; --stall-timeout 1s should have applied, not --startup-timeout 30s", d)
 	}
 }
+
+// A progress bar that rewrites itself with \r and prints no newline for a long time is
+// progress, and its step is the bar's newest.
+func TestCarriageReturnProgressBarIsProgress(t *testing.T) {
+	script := `i=1; while [ $i -le 12 ]; do printf '\r%3d%%|####| %d/12 [00:01<00:01]' $((i*100/12)) $i; sleep 0.25; i=$((i+1)); done; echo; echo done`
+	s := startSupervisor(t, testOptions{StallTimeout: time.Second, StartupTimeout: time.Second, ProgressRegex: `(\d+)/12 \[`, MaxFailuresWithoutProgress: 1}, "sh", "-c", script)
+	if code := s.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0: a bar updated every 250ms is not a stall\n%s", code, s.stderr.String())
+	}
+	recs := s.records()
+	if len(recs) != 1 || recs[0].StepEnd != 12 {
+		t.Fatalf("records %+v, want one attempt that reached step 12", recs)
+	}
+}
