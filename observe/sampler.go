@@ -139,7 +139,10 @@ func (s *sampler) take() (Sample, error) {
 	for _, p := range s.disks {
 		var st unix.Statfs_t
 		if err := unix.Statfs(p, &st); err != nil {
-			errs = append(errs, fmt.Errorf("sample disk free of %s: %w", p, err))
+			// A checkpoint root the job has not created yet is not a failure.
+			if !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("sample disk free of %s: %w", p, err))
+			}
 			continue
 		}
 		smp.Disks = append(smp.Disks, Disk{Path: p, Free: st.Bavail * uint64(st.Bsize), Total: st.Blocks * uint64(st.Bsize)})
