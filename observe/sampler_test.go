@@ -58,8 +58,15 @@ func TestSamplerRecordsHostAndJob(t *testing.T) {
 func TestSamplerReportsBadDiskOnce(t *testing.T) {
 	dir := t.TempDir()
 	var stderr lockedBuffer
-	missing := filepath.Join(dir, "not-there")
-	o, err := New(context.Background(), Options{SampleInterval: 20 * time.Millisecond, StateDir: dir, DiskPaths: []string{missing, dir}, Stderr: &stderr})
+	// A path under a regular file cannot be statted (ENOTDIR): reported once. A
+	// checkpoint root the job has not created yet is not a failure: never reported.
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(file, "sub")
+	notYet := filepath.Join(dir, "not-created-yet")
+	o, err := New(context.Background(), Options{SampleInterval: 20 * time.Millisecond, StateDir: dir, DiskPaths: []string{missing, notYet, dir}, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +79,10 @@ func TestSamplerReportsBadDiskOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := strings.Count(stderr.String(), missing); n != 1 {
-		t.Errorf("the missing disk path was reported %d times, want once: %s", n, stderr.String())
+		t.Errorf("the bad disk path was reported %d times, want once: %s", n, stderr.String())
+	}
+	if strings.Contains(stderr.String(), notYet) {
+		t.Errorf("a path that does not exist yet was reported: %s", stderr.String())
 	}
 	s, _ := ReadSamples(path)
 	if len(s[0].Disks) != 1 || s[0].Disks[0].Path != dir {
