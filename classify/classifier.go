@@ -150,7 +150,10 @@ func (c *Classifier) slowPath(line []byte) {
 
 // isWarning reports lines that are warnings, not crashes.
 func isWarning(text []byte) bool {
-	return bytes.Contains(text, []byte("Warning:")) || bytes.Contains(text, []byte("warnings.warn")) || bytes.HasPrefix(text, []byte("[W ")) || bytes.HasPrefix(text, []byte("WARNING"))
+	return bytes.Contains(text, []byte("Warning:")) || bytes.Contains(text, []byte("warnings.warn")) || bytes.HasPrefix(text, []byte("[W ")) || bytes.HasPrefix(text, []byte("WARNING")) ||
+		// A library that says it will retry has handled the error (wandb's "Network
+		// error (ReadTimeout), entering retry loop."): if it gives up, it says so.
+		bytes.Contains(text, []byte("entering retry loop"))
 }
 
 // finalException reports the shape of a traceback's last line: a dotted exception

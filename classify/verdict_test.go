@@ -117,6 +117,7 @@ func TestWarningsAreNotCrashes(t *testing.T) {
 Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 32768.0`},
 		{"process group not destroyed at exit", `[rank0]:[W1128 23:57:10.123456789 ProcessGroupNCCL.cpp:1250] Warning: WARNING: process group has NOT been destroyed before we destruct ProcessGroupNCCL. On normal program exit, the application should call destroy_process_group to ensure that any pending NCCL operations have finished in this process. In rare cases this process can exit before this point and block the progress of another member of the process group. This constraint has always been present,  but this warning has only recently been added. For more info, please see https://pytorch.org/docs/stable/distributed.html#shutdown (function operator())`},
 		{"tqdm bars", " 10%|█         | 100/1000 [00:10<01:30,  9.98it/s]\r 20%|██        | 200/1000 [00:20<01:20,  9.99it/s, loss=0.231]"},
+		{"a library retrying a timeout", "wandb: Network error (ReadTimeout), entering retry loop."},
 		{"loss lines", "{'loss': 1.2345, 'grad_norm': 0.98, 'learning_rate': 4.9e-05, 'epoch': 0.12}\nstep 100 loss 2.31 lr 3e-4"},
 	}
 	for _, tt := range tests {
