@@ -5,7 +5,7 @@ type tier int
 
 const (
 	// hint: supports a class only when nothing stronger is there (a shell's
-	// "Killed", a torchrun summary naming a signal).
+	// "Killed", a torchrun summary naming SIGSEGV or SIGABRT).
 	hint tier = iota + 1
 	// consequence: what other ranks or layers print after the real failure (NCCL
 	// timeouts, "previous error" cascades).
@@ -39,7 +39,9 @@ var rules = []rule{
 	{"cpp-bad-alloc", HostOOM, root, []string{"std::bad_alloc"}, nil},
 	{"kernel-oom-kill", HostOOM, root, []string{"Out of memory: Killed process", "oom-kill:", "invoked oom-killer", "Memory cgroup out of memory"}, nil},
 	{"cannot-allocate", HostOOM, root, []string{"Cannot allocate memory", "[Errno 12]", "DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory"}, nil},
-	{"torchrun-sigkill", HostOOM, hint, []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}, nil},
+	// A rank SIGKILLed by nobody we know is the root of the collective errors the
+	// other ranks print after it; torchrun's summary names it.
+	{"torchrun-sigkill", HostOOM, root, []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}, nil},
 	{"shell-killed", HostOOM, hint, []string{" Killed "}, []string{"killed by signal", "Killed process"}},
 
 	// NCCL, gloo, the store.
