@@ -5,7 +5,7 @@ package classify
 // of literals. It is exact; the gram filter in front of it (prefilter.go) keeps healthy
 // lines off it.
 type automaton struct {
-	next [][256]int32
+	next [][256]state
 	// out[state] lists the literal ids that end at state (including through failure
 	// links); nil for most states.
 	out [][]int32
@@ -15,8 +15,16 @@ type automaton struct {
 	grams gramFilter
 }
 
+// state is an automaton state. 16 bits halve the dense table (a few thousand states
+// × 256 edges stays resident for the supervisor's life); TestStatesFit keeps the rules
+// under the limit.
+type state = uint16
+
+// maxStates is how many states a state can number.
+const maxStates = 1 << 16
+
 func compile(rs []rule) *automaton {
-	a := &automaton{next: make([][256]int32, 1), out: make([][]int32, 1)}
+	a := &automaton{next: make([][256]state, 1), out: make([][]int32, 1)}
 	for ri, r := range rs {
 		for _, l := range r.literals {
 			a.add(l, int32(len(a.lit)))
@@ -36,13 +44,13 @@ func compile(rs []rule) *automaton {
 
 // add puts literal id into the trie; -1 in next means "no edge yet".
 func (a *automaton) add(s string, id int32) {
-	st := int32(0)
+	st := state(0)
 	for i := 0; i < len(s); i++ {
 		b := s[i]
 		if a.next[st][b] == 0 {
-			a.next = append(a.next, [256]int32{})
+			a.next = append(a.next, [256]state{})
 			a.out = append(a.out, nil)
-			a.next[st][b] = int32(len(a.next) - 1)
+			a.next[st][b] = state(len(a.next) - 1)
 		}
 		st = a.next[st][b]
 	}
@@ -52,8 +60,8 @@ func (a *automaton) add(s string, id int32) {
 // link turns the trie into a DFA: breadth first, each missing edge follows the
 // failure link, and each state's outputs include its failure state's.
 func (a *automaton) link() {
-	fail := make([]int32, len(a.next))
-	var queue []int32
+	fail := make([]state, len(a.next))
+	var queue []state
 	for b := 0; b < 256; b++ {
 		if s := a.next[0][b]; s != 0 {
 			queue = append(queue, s)

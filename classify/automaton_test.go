@@ -8,7 +8,7 @@ import (
 // found runs the automaton over s and returns the literals seen, in rule order.
 func found(a *automaton, lits []string, s string) []string {
 	seen := map[int32]bool{}
-	st := int32(0)
+	st := state(0)
 	for i := 0; i < len(s); i++ {
 		st = a.next[st][s[i]]
 		for _, id := range a.out[st] {
@@ -75,7 +75,7 @@ func TestRulesLiteralsReachable(t *testing.T) {
 	for ri, r := range rules {
 		for _, l := range r.literals {
 			c := &Classifier{a: a, matched: make([]bool, len(rules)), unless: make([]bool, len(rules))}
-			st := int32(0)
+			st := state(0)
 			for i := 0; i < len(l); i++ {
 				st = a.next[st][l[i]]
 				for _, id := range a.out[st] {
@@ -88,5 +88,12 @@ func TestRulesLiteralsReachable(t *testing.T) {
 				t.Errorf("rule %s: literal %q not found by the automaton", r.name, l)
 			}
 		}
+	}
+}
+
+// The rules' automaton fits the 16-bit state type.
+func TestStatesFit(t *testing.T) {
+	if n := len(compile(rules).next); n >= maxStates {
+		t.Fatalf("%d automaton states, more than a state can number (%d)", n, maxStates)
 	}
 }

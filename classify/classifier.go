@@ -84,7 +84,7 @@ func (c *Classifier) ObserveLine(line []byte) {
 	if !c.a.grams.mayMatch(line) {
 		return
 	}
-	st, any := int32(0), false
+	st, any := state(0), false
 	next, out := c.a.next, c.a.out
 	for _, b := range line {
 		st = next[st][b]

@@ -6,7 +6,7 @@ import (
 
 // automatonFinds reports whether the exact automaton finds any rule literal in line.
 func automatonFinds(a *automaton, line []byte) bool {
-	st := int32(0)
+	st := state(0)
 	for _, b := range line {
 		st = a.next[st][b]
 		for _, id := range a.out[st] {
