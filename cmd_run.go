@@ -41,6 +41,7 @@ type RunCmd struct {
 
 	ResumeArg        string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
 	DeleteIncomplete bool   `help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine."`
+	NoPrune          bool   `help:"Choose the resume point, but prune, quarantine, hash and rewrite nothing in the checkpoint root: for every node but one when nodes share a checkpoint directory."`
 	Force            bool   `help:"Start even when state.json is corrupt (it is moved aside, not deleted)."`
 	SkipPreflight    bool   `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
 
@@ -216,6 +217,9 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 			DeleteIncomplete: c.DeleteIncomplete,
 			MinFreeDisk:      uint64(c.MinFreeDisk),
 			QuietPeriod:      -1,
+			// Another node's job may be writing into a shared root while this node is
+			// between attempts; only one node may judge and move checkpoints.
+			DryRun: c.NoPrune,
 		})
 		if err != nil {
 			return res, err
