@@ -5,11 +5,13 @@ package proc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
@@ -235,4 +237,30 @@ func SignalIfEnv(id ID, key, value string, sig syscall.Signal) error {
 		return fmt.Errorf("signal %v: %w", id, err)
 	}
 	return nil
+}
+
+// KillAllWithEnv SIGKILLs every process carrying key=value, again and again (a dying
+// parent may still fork), until none is left or ctx ends. It returns how many it
+// killed; err is ctx's error when some were still alive at the end.
+func KillAllWithEnv(ctx context.Context, key, value string) (int, error) {
+	killed := map[ID]bool{}
+	for {
+		left, err := WithEnv(key, value)
+		if err != nil {
+			return len(killed), err
+		}
+		if len(left) == 0 {
+			return len(killed), nil
+		}
+		for _, in := range left {
+			if SignalIfEnv(in.ID, key, value, syscall.SIGKILL) == nil {
+				killed[in.ID] = true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return len(killed), fmt.Errorf("kill processes with %s=%s: %d left: %w", key, value, len(left), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -102,5 +103,24 @@ func TestDescendants(t *testing.T) {
 			t.Fatalf("descendants %+v, want 2 sleeps", ds)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestKillAllWithEnv(t *testing.T) {
+	a := startSleeper(t, "TRAINWRAP_RUN_ID=proc-test-3")
+	b := startSleeper(t, "TRAINWRAP_RUN_ID=proc-test-3")
+	other := startSleeper(t, "TRAINWRAP_RUN_ID=proc-test-4")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Reap them as they die, as their parent would.
+	done := make(chan struct{})
+	go func() { a.Wait(); b.Wait(); close(done) }()
+	n, err := KillAllWithEnv(ctx, "TRAINWRAP_RUN_ID", "proc-test-3")
+	if err != nil || n != 2 {
+		t.Fatalf("KillAllWithEnv = %d, %v; want 2 killed", n, err)
+	}
+	<-done
+	if oid, err := Identify(other.Process.Pid); err != nil || !oid.Alive() {
+		t.Fatal("a process of another run was killed")
 	}
 }

@@ -166,19 +166,11 @@ wait:
 			}
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	killed := 0
-	for time.Now().Before(deadline) {
-		left, err := proc.WithEnv(rundir.RunIDEnv, o.RunID)
-		if err != nil || len(left) == 0 {
-			break
-		}
-		for _, in := range left {
-			if proc.SignalIfEnv(in.ID, rundir.RunIDEnv, o.RunID, syscall.SIGKILL) == nil {
-				killed++
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	sweep, cancel := context.WithTimeout(ctx, 10*time.Second)
+	killed, err := proc.KillAllWithEnv(sweep, rundir.RunIDEnv, o.RunID)
+	cancel()
+	if err != nil && o.Stderr != nil {
+		fmt.Fprintf(o.Stderr, "trainwrap guard: %v\n", err)
 	}
 	if killed > 0 && o.Stderr != nil {
 		fmt.Fprintf(o.Stderr, "trainwrap guard: supervisor gone; killed %d leftover process(es) of run %s\n", killed, o.RunID)

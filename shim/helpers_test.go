@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -101,16 +102,9 @@ func startSupervisorIn(t *testing.T, work string, to testOptions, command ...str
 }
 
 func sweep(runID string) {
-	for i := 0; i < 50; i++ {
-		left, _ := proc.WithEnv(rundir.RunIDEnv, runID)
-		if len(left) == 0 {
-			return
-		}
-		for _, in := range left {
-			proc.Signal(in.ID, syscall.SIGKILL)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	proc.KillAllWithEnv(ctx, rundir.RunIDEnv, runID)
 }
 
 // wait waits for the supervisor to exit and returns its exit code.

@@ -217,20 +217,11 @@ func (s *supervisor) sweepPrevious() error {
 		// job is its own business.
 		return nil
 	}
-	left, err := proc.WithEnv(rundir.RunIDEnv, prev.RunID)
-	if err != nil || len(left) == 0 {
-		return nil
-	}
-	killed := 0
-	deadline := time.Now().Add(5 * time.Second)
-	for len(left) > 0 && time.Now().Before(deadline) {
-		for _, in := range left {
-			if proc.SignalIfEnv(in.ID, rundir.RunIDEnv, prev.RunID, syscall.SIGKILL) == nil {
-				killed++
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-		left, _ = proc.WithEnv(rundir.RunIDEnv, prev.RunID)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	killed, err := proc.KillAllWithEnv(ctx, rundir.RunIDEnv, prev.RunID)
+	cancel()
+	if err != nil {
+		s.logf("warning: %v", err)
 	}
 	if killed > 0 {
 		s.logf("killed %d leftover process(es) of the previous run %s", killed, prev.RunID)
