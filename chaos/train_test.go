@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,19 +8,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trainwrap/trainwrap/checkpoints"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // trainerRun is one run of the trainer as a real process.
 type trainerRun struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 }
 
 // startTrainer starts this test binary as `trainwrap chaos train args...` and kills
@@ -32,7 +32,7 @@ func startTrainer(t *testing.T, env []string, args ...string) *trainerRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &trainerRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &trainerRun{stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	r.cmd = &exec.Cmd{
 		Path: exe, Args: append([]string{"trainwrap", "chaos", "train"}, args...),
 		Env: append(os.Environ(), env...), Stdout: r.stdout, Stderr: r.stderr,
@@ -402,22 +402,4 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.err)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for exec's copying goroutine and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Fixtures are built at test time with the package's own writers, byte-exact to the
@@ -160,18 +159,6 @@ func scanOne(t *testing.T, root, name string, opt ScanOptions) Checkpoint {
 	}
 	t.Fatalf("checkpoint %s not found in %+v", name, list)
 	return Checkpoint{}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func fileSize(t testing.TB, p string) int64 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/rundir"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // gone reports whether pid no longer runs (exited, or a zombie awaiting its reaper).
@@ -46,7 +48,7 @@ func TestCommandHook(t *testing.T) {
 			hook:  `cat > "$HOOK_OUT/stdin.json"; env > "$HOOK_OUT/env.txt"`,
 			event: Event{Kind: Exited, RunID: "r1", Attempt: 2, Class: "cuda_oom", ExitCode: 1, Step: 42, Suggestion: "Lower the batch size."},
 			check: func(t *testing.T) {
-				waitFor(t, 5*time.Second, "the hook's files", func() bool {
+				testkit.Eventually(t, 5*time.Second, "the hook's files", func() bool {
 					_, err := os.Stat(filepath.Join(out, "env.txt"))
 					return err == nil
 				})
@@ -100,7 +102,7 @@ func TestCommandHook(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, 5*time.Second, "the hook's background child to die", func() bool { return gone(pid) })
+				testkit.Eventually(t, 5*time.Second, "the hook's background child to die", func() bool { return gone(pid) })
 				if !gone(pid) {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
@@ -109,7 +111,7 @@ func TestCommandHook(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr lockedBuffer
+			var stderr testkit.Buffer
 			o, err := New(context.Background(), Options{NotifyCommand: tc.hook, Stderr: &stderr, CommandTimeout: cmp.Or(tc.timeout, 10*time.Second)})
 			if err != nil {
 				t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trainwrap/trainwrap/rundir"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // TestMain lets the test binary play the GPU child: with OBSERVE_TEST_GPU_CHILD=1 it
@@ -72,7 +74,7 @@ func TestChildGPUs(t *testing.T) {
 					t.Fatal(err)
 				}
 				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-				waitFor(t, 5*time.Second, "the child's child to die", func() bool { return gone(pid) })
+				testkit.Eventually(t, 5*time.Second, "the child's child to die", func() bool { return gone(pid) })
 			},
 		},
 	}
@@ -119,7 +121,7 @@ func TestSamplerUsesGPUCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	waitFor(t, 5*time.Second, "a sample with the child's GPU", func() bool {
+	testkit.Eventually(t, 5*time.Second, "a sample with the child's GPU", func() bool {
 		s, _ := ReadSamples(rundir.New(dir).Samples())
 		return len(s) > 0 && len(s[len(s)-1].GPUs) == 1 && s[len(s)-1].GPUs[0].TempC == 83
 	})

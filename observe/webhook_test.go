@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,43 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
-
-// lockedBuffer is an io.Writer that the Observer's goroutines and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 const secretPath = "/services/T000/B000/s3cr3tPath"
 
@@ -101,7 +71,7 @@ func TestWebhook(t *testing.T) {
 			}))
 			defer srv.Close()
 			defer close(done)
-			var stderr lockedBuffer
+			var stderr testkit.Buffer
 			o, err := New(context.Background(), Options{NotifyWebhook: srv.URL + secretPath + "?token=s3cr3tQuery", Stderr: &stderr,
 				NotifyTimeout: 150 * time.Millisecond, NotifyRetryFor: cmp.Or(tc.retryFor, 5*time.Second), Host: "node7"})
 			if err != nil {
@@ -125,7 +95,7 @@ func TestWebhook(t *testing.T) {
 					t.Fatalf("not delivered; stderr: %s", stderr.String())
 				}
 			} else {
-				waitFor(t, 5*time.Second, "the failure report", func() bool { return strings.Contains(stderr.String(), tc.stderr) })
+				testkit.Eventually(t, 5*time.Second, "the failure report", func() bool { return strings.Contains(stderr.String(), tc.stderr) })
 				if v := testutil.ToFloat64(o.m.notifyFailed); v != 1 {
 					t.Errorf("trainwrap_notify_failures_total = %v, want 1", v)
 				}
@@ -208,7 +178,7 @@ func TestPublishNeverBlocks(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	var stderr lockedBuffer
+	var stderr testkit.Buffer
 	o, err := New(context.Background(), Options{NotifyWebhook: srv.URL, Stderr: &stderr, NotifyTimeout: time.Minute, CloseTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // supervised is a supervisor started as a real process from the test binary.
@@ -25,27 +25,10 @@ type supervised struct {
 	cmd    *exec.Cmd
 	work   string
 	dir    rundir.Dir
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *testkit.Buffer
+	stderr *testkit.Buffer
 	done   chan struct{}
 	code   int
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startSupervisor starts `<test binary> supervise CMD...` in a fresh work dir.
@@ -68,7 +51,7 @@ func startSupervisorIn(t *testing.T, work string, to testOptions, command ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &supervised{t: t, work: work, dir: rundir.New(to.StateDir), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s := &supervised{t: t, work: work, dir: rundir.New(to.StateDir), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(exe, append([]string{"supervise"}, command...)...)
 	s.cmd.Dir = work
 	s.cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(b))
@@ -119,23 +102,11 @@ func (s *supervised) wait(timeout time.Duration) int {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // state waits for state.json to exist and returns it.
 func (s *supervised) state() rundir.State {
 	s.t.Helper()
 	var st rundir.State
-	eventually(s.t, 10*time.Second, "state.json", func() bool {
+	testkit.Eventually(s.t, 10*time.Second, "state.json", func() bool {
 		var err error
 		st, err = rundir.ReadState(s.dir.State())
 		return err == nil
@@ -147,7 +118,7 @@ func (s *supervised) state() rundir.State {
 func (s *supervised) waitChild() rundir.State {
 	s.t.Helper()
 	var st rundir.State
-	eventually(s.t, 10*time.Second, "a running child in state.json", func() bool {
+	testkit.Eventually(s.t, 10*time.Second, "a running child in state.json", func() bool {
 		var err error
 		st, err = rundir.ReadState(s.dir.State())
 		return err == nil && st.Child != nil && st.Status == rundir.StatusRunning
@@ -194,7 +165,7 @@ func readPids(t *testing.T, path string) []proc.ID {
 // waitLines waits until path holds at least n whitespace-separated fields.
 func waitLines(t *testing.T, path string, n int) {
 	t.Helper()
-	eventually(t, 10*time.Second, path, func() bool {
+	testkit.Eventually(t, 10*time.Second, path, func() bool {
 		b, err := os.ReadFile(path)
 		return err == nil && len(strings.Fields(string(b))) >= n
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // A supervisor killed with SIGKILL leaves nothing of its job behind: the direct child
@@ -38,7 +40,7 @@ func TestKill9OfSupervisorLeavesNoOrphan(t *testing.T) {
 			s.cmd.Process.Signal(syscall.SIGKILL)
 			s.wait(5 * time.Second)
 			assertGone(t, 2*time.Second, ids...)
-			eventually(t, 2*time.Second, "no process with the run id", func() bool {
+			testkit.Eventually(t, 2*time.Second, "no process with the run id", func() bool {
 				left, _ := proc.WithEnv(rundir.RunIDEnv, st.RunID)
 				return len(left) == 0
 			})
@@ -90,7 +92,7 @@ func TestEndingsLeaveNothingBehind(t *testing.T) {
 func TestStopTimeoutKillsAJobIgnoringSIGTERM(t *testing.T) {
 	s := startSupervisor(t, testOptions{StopTimeout: time.Second}, "sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.05; done`)
 	st := s.waitChild()
-	eventually(t, 5*time.Second, "ready", func() bool { return strings.Contains(s.stdout.String(), "ready") })
+	testkit.Eventually(t, 5*time.Second, "ready", func() bool { return strings.Contains(s.stdout.String(), "ready") })
 	t0 := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	code := s.wait(10 * time.Second)
@@ -154,7 +156,7 @@ func TestStallIsDetectedAndStacksDumped(t *testing.T) {
 	s := startSupervisor(t, testOptions{StallTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, MaxFailuresWithoutProgress: 1}, "sh", "-c", script)
 	st := s.waitChild()
 	var caught time.Time
-	eventually(t, 10*time.Second, "the stall message", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the stall message", func() bool {
 		if strings.Contains(s.stderr.String(), "no progress for") {
 			caught = time.Now()
 			return true
@@ -330,12 +332,12 @@ sleep 300 & worker=$!
 echo leader ready; n=0; while [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); if grep -q go flag 2>/dev/null; then kill -0 $worker || exit 5; exit 0; fi; done; exit 1`
 	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", script)
 	st := s.waitChild()
-	eventually(t, 10*time.Second, "all ready", func() bool {
+	testkit.Eventually(t, 10*time.Second, "all ready", func() bool {
 		o := s.stdout.String()
 		return strings.Contains(o, "leader ready") && strings.Contains(o, "rank ready") && strings.Contains(o, "group ready")
 	})
 	s.cmd.Process.Signal(syscall.SIGUSR1)
-	eventually(t, 10*time.Second, "USR1 at every handler", func() bool {
+	testkit.Eventually(t, 10*time.Second, "USR1 at every handler", func() bool {
 		o := s.stdout.String()
 		return strings.Contains(o, "leader got USR1") && strings.Contains(o, "\nrank got USR1") && strings.Contains(o, "same-group rank got USR1")
 	})

@@ -15,6 +15,8 @@ import (
 
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // A log disk that fills up mid-run does not stop the job: its output still reaches the
@@ -65,7 +67,7 @@ echo started; while :; do sleep 0.05; done`
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", exe, "supervise", "sh", "-c", script)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(to))
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testkit.Buffer{}, &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -82,7 +84,7 @@ echo started; while :; do sleep 0.05; done`
 	})
 	// The supervisor is unshare's child on the host side.
 	var sup proc.Info
-	eventually(t, 10*time.Second, "the supervisor under unshare", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the supervisor under unshare", func() bool {
 		ds, _ := proc.Descendants(cmd.Process.Pid)
 		for _, d := range ds {
 			if d.PPID == cmd.Process.Pid {
@@ -95,7 +97,7 @@ echo started; while :; do sleep 0.05; done`
 	// The double-forked sleeper is re-parented to trainwrap-as-init, exits, and is
 	// reaped: it vanishes instead of staying a zombie.
 	var orphan proc.Info
-	eventually(t, 10*time.Second, "the orphan re-parented to PID 1", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the orphan re-parented to PID 1", func() bool {
 		all, _ := proc.All()
 		for _, in := range all {
 			if in.PPID == sup.PID && in.Comm == "sleep" {
@@ -105,7 +107,7 @@ echo started; while :; do sleep 0.05; done`
 		}
 		return false
 	})
-	eventually(t, 5*time.Second, "the orphan reaped", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the orphan reaped", func() bool {
 		_, err := proc.Stat(orphan.PID)
 		if err != nil {
 			return true
@@ -113,7 +115,7 @@ echo started; while :; do sleep 0.05; done`
 		in, _ := proc.Stat(orphan.PID)
 		return in.StartTime != orphan.StartTime
 	})
-	eventually(t, 5*time.Second, "the job to start", func() bool { return strings.Contains(stdout.String(), "started") })
+	testkit.Eventually(t, 5*time.Second, "the job to start", func() bool { return strings.Contains(stdout.String(), "started") })
 	if err := syscall.Kill(sup.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestPtyGivesTheJobATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer outer.Close()
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -164,14 +166,14 @@ func TestPtyGivesTheJobATerminal(t *testing.T) {
 			sweep(st.RunID)
 		}
 	})
-	eventually(t, 10*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	testkit.Eventually(t, 10*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
 	if s := out.String(); !strings.Contains(s, "tty yes") || !strings.Contains(s, "size 40 120") {
 		t.Fatalf("job output %q: want a terminal of 40x120", s)
 	}
 	if err := pty.Setsize(outer, &pty.Winsize{Rows: 50, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the resize to reach the job", func() bool { return strings.Contains(out.String(), "size 50 100") })
+	testkit.Eventually(t, 10*time.Second, "the resize to reach the job", func() bool { return strings.Contains(out.String(), "size 50 100") })
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
