@@ -225,7 +225,13 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 			return res, err
 		}
 		res.Seen = len(rep.Checkpoints)
-		res.Pruned, res.Quarantined, res.Corrupt, res.BytesFreed, res.Notes = rep.Pruned, rep.Quarantined, rep.Corrupt, rep.BytesFreed, rep.Notes
+		res.Corrupt, res.Notes = rep.Corrupt, rep.Notes
+		if !c.NoPrune { // a dry run's notes say what it would do; it did nothing to record
+			res.Pruned, res.Quarantined, res.BytesFreed = rep.Pruned, rep.Quarantined, rep.BytesFreed
+			for _, a := range rep.Actions {
+				res.Removed = append(res.Removed, rundir.Removal{Checkpoint: a.Checkpoint, Action: a.Action, Reason: a.Reason, Bytes: a.Bytes})
+			}
+		}
 		if rep.Resume != nil {
 			res.Resume, res.ResumeStep, res.NewestComplete, res.ResumeTime = rep.Resume.Path, rep.Resume.Step, rep.Resume.Step, rep.Resume.ModTime
 		}

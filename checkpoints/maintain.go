@@ -42,6 +42,24 @@ type MaintainReport struct {
 	BytesFreed  int64        `json:"bytes_freed"`
 	Hashed      []HashResult `json:"hashed,omitempty"`
 	Notes       []string     `json:"notes,omitempty"`
+	// Actions says for each checkpoint in Pruned and Quarantined what was done to it,
+	// why, and how big it was, in the order done.
+	Actions []Action `json:"actions,omitempty"`
+}
+
+// Action values of Action.Action.
+const (
+	ActionDelete     = "delete"
+	ActionQuarantine = "quarantine"
+)
+
+// Action is one checkpoint that Maintain deleted or quarantined (or, in a dry run,
+// would have).
+type Action struct {
+	Checkpoint string `json:"checkpoint"` // relative to the root
+	Action     string `json:"action"`     // ActionDelete or ActionQuarantine
+	Reason     string `json:"reason"`
+	Bytes      int64  `json:"bytes"`
 }
 
 // Maintain is what runs between attempts, once the job's processes are gone: verify
@@ -114,10 +132,12 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 		if a.dest == TrashDir {
 			rep.Pruned = append(rep.Pruned, a.c.Name)
 			rep.BytesFreed += a.c.Size
+			rep.Actions = append(rep.Actions, Action{a.c.Name, ActionDelete, a.why, a.c.Size})
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%sdelete %s (%s): %s", verb, a.c.Name, FormatSize(uint64(a.c.Size)), a.why))
 		} else {
 			rep.Quarantined = append(rep.Quarantined, a.c.Name)
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%squarantine %s to %s: %s", verb, a.c.Name, filepath.Join(StateDirName, QuarantineDir), a.why))
+			rep.Actions = append(rep.Actions, Action{a.c.Name, ActionQuarantine, a.why, a.c.Size})
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%squarantine %s (%s) to %s: %s", verb, a.c.Name, FormatSize(uint64(a.c.Size)), filepath.Join(StateDirName, QuarantineDir), a.why))
 		}
 	}
 	for _, f := range res.pointerFixes(resume) {

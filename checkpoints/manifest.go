@@ -17,9 +17,11 @@ import (
 // sidecar is then ignored and its checkpoint hashed afresh.
 const manifestVersion = 1
 
-// ManifestFile is one file's entry in a manifest sidecar: its stat key and hash.
+// ManifestFile is one file's entry in a manifest sidecar: its stat key and hash. Path
+// is byte-exact, relative to the checkpoint root as in the .xxh64 file; in JSON a
+// path that is not UTF-8 also has a path_b64 field (see names.go).
 type ManifestFile struct {
-	Path    string `json:"path"` // relative to the checkpoint root, as in the .xxh64 file
+	Path    string `json:"path"`
 	Size    int64  `json:"size"`
 	MtimeNS int64  `json:"mtime_ns"`
 	CtimeNS int64  `json:"ctime_ns"`
@@ -47,12 +49,27 @@ func ManifestPaths(dir, name string) (sums, sidecar string) {
 }
 
 // readManifest loads a checkpoint's sidecar; a missing or unreadable one is nil, and
-// the checkpoint is hashed afresh.
+// the checkpoint is hashed afresh. So is one that disagrees with its .xxh64 file: a
+// crash between writing the two, or a sidecar from before names were kept byte-exact,
+// whose non-UTF-8 names JSON had turned into U+FFFD.
 func readManifest(dir, name string) *Manifest {
-	_, side := ManifestPaths(dir, name)
+	sums, side := ManifestPaths(dir, name)
 	var m Manifest
 	if err := readJSONFile(side, &m); err != nil || m.Version != manifestVersion {
 		return nil
+	}
+	b, err := os.ReadFile(sums)
+	if err != nil {
+		return nil
+	}
+	lines, err := parseSums(b)
+	if err != nil || len(lines) != len(m.Files) {
+		return nil
+	}
+	for i, l := range lines {
+		if l.Path != m.Files[i].Path || l.XXH64 != m.Files[i].XXH64 {
+			return nil
+		}
 	}
 	return &m
 }
@@ -65,15 +82,8 @@ func writeManifest(dir string, m *Manifest) error {
 		return fmt.Errorf("checkpoints: manifest dir %s: %w", dir, err)
 	}
 	sums, side := ManifestPaths(dir, m.Checkpoint)
-	var b strings.Builder
-	for _, f := range m.Files {
-		if strings.ContainsAny(f.Path, "\n\\") {
-			// xxh64sum escapes such names in a way older versions do not read back.
-			return fmt.Errorf("checkpoints: manifest: file name %q cannot be written to an xxh64sum manifest", f.Path)
-		}
-		fmt.Fprintf(&b, "%s  %s\n", f.XXH64, f.Path)
-	}
-	if err := rundir.WriteFileAtomic(sums, []byte(b.String()), 0o644); err != nil {
+	b := formatSums(m.Files)
+	if err := rundir.WriteFileAtomic(sums, b, 0o644); err != nil {
 		return fmt.Errorf("checkpoints: manifest: %w", err)
 	}
 	js, err := json.MarshalIndent(m, "", "  ")

@@ -462,3 +462,55 @@ func TestPruneProperties(t *testing.T) {
 		})
 	}
 }
+
+// Every deletion and quarantine is reported with why and how big, the bytes being
+// what the checkpoint held on disk; a dry run reports the same without doing it.
+func TestMaintainActionsSayWhyAndHowBig(t *testing.T) {
+	for _, dry := range []bool{true, false} {
+		root := t.TempDir()
+		for _, s := range []int64{100, 200, 300} {
+			writeHF(t, root, s, hfOpts{})
+		}
+		partial := filepath.Join(root, "checkpoint-400")
+		writeFile(t, filepath.Join(partial, "config.json"), []byte(`{"model_type":"llama"}`))
+		var want []Action
+		for _, c := range []struct{ name, action, why string }{
+			{"checkpoint-100", ActionDelete, "beyond the newest 2 complete"},
+			{"checkpoint-400", ActionQuarantine, "incomplete: trainer_state.json missing"},
+		} {
+			var size int64
+			err := filepath.Walk(filepath.Join(root, c.name), func(_ string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					size += fi.Size()
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, Action{Checkpoint: c.name, Action: c.action, Reason: c.why, Bytes: size})
+		}
+		rep, err := Maintain(t.Context(), MaintainOptions{Root: root, Keep: 2, QuietPeriod: -1, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Actions) != len(want) {
+			t.Fatalf("dry run %v: actions %+v, want %+v", dry, rep.Actions, want)
+		}
+		for i, a := range rep.Actions {
+			w := want[i]
+			if a.Checkpoint != w.Checkpoint || a.Action != w.Action || !strings.HasPrefix(a.Reason, w.Reason) || a.Bytes != w.Bytes {
+				t.Errorf("dry run %v: action %d = %+v, want %+v", dry, i, a, w)
+			}
+		}
+		if rep.BytesFreed != want[0].Bytes {
+			t.Errorf("dry run %v: bytes freed %d, want %d (the deleted one only)", dry, rep.BytesFreed, want[0].Bytes)
+		}
+		if note := "quarantine checkpoint-400 (" + FormatSize(uint64(want[1].Bytes)) + ") to "; !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, note) }) {
+			t.Errorf("dry run %v: no note %q in %q", dry, note, rep.Notes)
+		}
+		if exists(partial) == !dry {
+			t.Errorf("dry run %v: checkpoint-400 still there: %v", dry, exists(partial))
+		}
+	}
+}

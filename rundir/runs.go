@@ -25,6 +25,16 @@ type Evidence struct {
 	Text string `json:"text"`
 }
 
+// Removal is one checkpoint that maintenance deleted or quarantined.
+type Removal struct {
+	Checkpoint string `json:"checkpoint"` // relative to the checkpoint root
+	Action     string `json:"action"`     // "delete" or "quarantine"
+	Reason     string `json:"reason"`
+	Bytes      int64  `json:"bytes"`
+	// Startup is set for what was done before attempt 1, to what an earlier run left.
+	Startup bool `json:"startup,omitempty"`
+}
+
 // Record is one line of runs.jsonl: one attempt of the job, from start to decision.
 type Record struct {
 	RunID           string     `json:"run_id"`
@@ -57,6 +67,9 @@ type Record struct {
 	Decision        string     `json:"decision"`
 	Reason          string     `json:"reason,omitempty"`
 	BackoffMS       int64      `json:"backoff_ms,omitempty"`
+	// Removed says, for every checkpoint in Pruned and Quarantined, why and how big;
+	// attempt 1's record also holds what start-up maintenance did before it.
+	Removed []Removal `json:"removed,omitempty"`
 }
 
 // AppendRecord appends one record to runs.jsonl as a single write, so that a crash of

@@ -146,14 +146,12 @@ func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool 
 		return false
 	}
 	rec.CheckpointsSeen = res.Seen
-	rec.Pruned, rec.Quarantined, rec.Corrupt, rec.BytesFreed = res.Pruned, res.Quarantined, res.Corrupt, res.BytesFreed
+	addRemovals(rec, res)
+	rec.Corrupt = res.Corrupt
 	if res.Resume != "" {
 		rec.NewestComplete = res.Resume
 	}
-	for _, n := range res.Notes {
-		s.logf("checkpoints: %s", n)
-	}
-	s.publish(observe.Event{Kind: observe.Checkpoints, CheckpointStep: res.ResumeStep, CheckpointPath: res.Resume, CheckpointTime: res.ResumeTime, Pruned: len(res.Pruned), BytesFreed: res.BytesFreed})
+	s.reportCheckpoints(res, "")
 	progressed := res.NewestComplete > s.bestCheckpoint
 	if res.NewestComplete > s.bestCheckpoint {
 		s.bestCheckpoint = res.NewestComplete
@@ -161,6 +159,23 @@ func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool 
 	s.resume, s.resumeStep = res.Resume, res.ResumeStep
 	s.state.ResumeFrom = res.Resume
 	return progressed
+}
+
+// reportCheckpoints prints what maintenance did (every deletion and quarantine with
+// its reason and size) and publishes it.
+func (s *supervisor) reportCheckpoints(res CheckpointResult, when string) {
+	for _, n := range res.Notes {
+		s.logf("checkpoints: %s%s", when, n)
+	}
+	s.publish(observe.Event{Kind: observe.Checkpoints, CheckpointStep: res.ResumeStep, CheckpointPath: res.Resume, CheckpointTime: res.ResumeTime, Pruned: len(res.Pruned), BytesFreed: res.BytesFreed})
+}
+
+// addRemovals adds what maintenance deleted and quarantined to rec.
+func addRemovals(rec *rundir.Record, res CheckpointResult) {
+	rec.Pruned = append(rec.Pruned, res.Pruned...)
+	rec.Quarantined = append(rec.Quarantined, res.Quarantined...)
+	rec.BytesFreed += res.BytesFreed
+	rec.Removed = append(rec.Removed, res.Removed...)
 }
 
 func (s *supervisor) appendRecord(rec rundir.Record) {
@@ -191,6 +206,10 @@ func (s *supervisor) record(res attemptResult) rundir.Record {
 	}
 	for _, e := range res.verdict.Evidence {
 		rec.Evidence = append(rec.Evidence, rundir.Evidence{Line: e.Line, Text: e.Text})
+	}
+	if s.startup != nil {
+		addRemovals(&rec, *s.startup)
+		s.startup = nil
 	}
 	ws := res.exit.status
 	switch {

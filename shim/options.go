@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/observe"
+	"github.com/trainwrap/trainwrap/rundir"
 )
 
 // PtyMode says whether the child gets a pseudo-terminal.
@@ -36,6 +37,9 @@ type CheckpointResult struct {
 	Corrupt        []string
 	BytesFreed     int64
 	Notes          []string
+	// Removed is what was deleted or quarantined, with why and how big; it goes
+	// into runs.jsonl.
+	Removed []rundir.Removal
 }
 
 // Options configure Run. Zero durations disable what they time, except StopTimeout

@@ -58,6 +58,8 @@ type supervisor struct {
 	resume         string
 	resumeStep     int64
 	lastClass      string
+	// startup is what maintenance before attempt 1 did; attempt 1's record holds it.
+	startup *CheckpointResult
 
 	// set by the output pumps of the current attempt
 	lastProgress atomic.Int64 // unix nanos
@@ -171,6 +173,13 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		if res, err := s.o.Checkpoints(ctx); err != nil {
 			s.logf("checkpoints: %v", err)
 		} else {
+			// What an earlier run left may be pruned before the job starts: say so,
+			// as between attempts.
+			s.reportCheckpoints(res, "before attempt 1: ")
+			for i := range res.Removed {
+				res.Removed[i].Startup = true
+			}
+			s.startup = &res
 			s.resume, s.resumeStep = res.Resume, res.ResumeStep
 			s.state.ResumeFrom = res.Resume
 			s.bestCheckpoint = res.NewestComplete
