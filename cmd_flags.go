@@ -1,8 +1,10 @@
 package main
 
 import (
+	"regexp"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/trainwrap/trainwrap/preflight"
 )
 
@@ -38,4 +40,32 @@ func (f JobFlags) preflightConfig(stateDir, checkpointRoot string, command []str
 		Keep:              f.Keep,
 		GPUReclaimTimeout: f.GPUReclaimTimeout,
 	}
+}
+
+// ConfigFlag is --config, which run and preflight share, so that `trainwrap
+// preflight` checks the thresholds the file gives `trainwrap run`.
+type ConfigFlag struct {
+	Config string `help:"trainwrap's own JSON config file for run and preflight; flags win over TRAINWRAP_* env vars, env vars over the file (default: trainwrap.json when present)." placeholder:"FILE"`
+}
+
+// BeforeResolve reads the config file, after the command line and before kong asks
+// resolvers for the flags it left unset. Only run and preflight embed ConfigFlag,
+// so only they ever open the file.
+func (ConfigFlag) BeforeResolve(ctx *kong.Context) error { return loadConfigHook(ctx) }
+
+// regexFlag is a regular expression, compiled while the flags are parsed, so that a
+// bad one is a usage error naming where it came from (flag, env var or config key).
+type regexFlag string
+
+// Decode compiles the expression.
+func (r *regexFlag) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("regular expression", &s); err != nil {
+		return err
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		return err
+	}
+	*r = regexFlag(s)
+	return nil
 }
