@@ -39,11 +39,11 @@ type RunCmd struct {
 	MaxFailuresWithoutProgress int           `help:"Give up after this many failures in a row that got no further (0 = no limit)." default:"5"`
 	MaxRestarts                int           `help:"Give up after this many restarts in all (0 = no limit)." default:"0"`
 
-	ResumeArg        string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
-	DeleteIncomplete bool   `cmdline:"" help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine (command line only)."`
-	NoPrune          bool   `help:"Choose the resume point, but prune, quarantine, hash and rewrite nothing in the checkpoint root: for every node but one when nodes share a checkpoint directory."`
-	Force            bool   `cmdline:"" help:"Start even when state.json is corrupt (it is moved aside, not deleted; command line only)."`
-	SkipPreflight    bool   `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
+	ResumeArg        jobFlagName `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
+	DeleteIncomplete bool        `cmdline:"" help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine (command line only)."`
+	NoPrune          bool        `help:"Choose the resume point, but prune, quarantine, hash and rewrite nothing in the checkpoint root: for every node but one when nodes share a checkpoint directory."`
+	Force            bool        `cmdline:"" help:"Start even when state.json is corrupt (it is moved aside, not deleted; command line only)."`
+	SkipPreflight    bool        `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
 
 	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
 	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
@@ -75,7 +75,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		StallTimeout:   c.StallTimeout,
 		StartupTimeout: c.StartupTimeout,
 		HeartbeatFile:  c.HeartbeatFile,
-		ResumeArg:      c.ResumeArg,
+		ResumeArg:      string(c.ResumeArg),
 		Force:          c.Force,
 		Stdout:         g.Stdout,
 		Stderr:         g.Stderr,
