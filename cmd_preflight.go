@@ -23,7 +23,7 @@ type PreflightCmd struct {
 
 	InProcess bool `cmdline:"" help:"Run the GPU check in this process instead of a child." hidden:""`
 
-	Command []string `arg:"" optional:"" passthrough:"" help:"The training command whose executable must resolve, after --."`
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The training command whose executable must resolve, after --."`
 }
 
 // Run runs the checks, prints the table (or JSON) and exits 0 when all are ok or

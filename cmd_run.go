@@ -53,7 +53,8 @@ type RunCmd struct {
 
 	JobFlags
 
-	Command []string `arg:"" optional:"" passthrough:"" help:"The training command and its arguments, after --."`
+	// partial: an unknown flag before the command is a usage error, not the job.
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The training command and its arguments, after --."`
 }
 
 // Run supervises the command and exits with the code DESIGN.md names.
