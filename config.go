@@ -91,8 +91,16 @@ func (e configError) Error() string { return e.msg }
 func loadConfigHook(ctx *kong.Context) error {
 	path, explicit := "", false
 	for _, f := range ctx.Flags() {
-		if f.Name == "config" {
+		switch f.Name {
+		case "config":
 			path, _ = ctx.FlagValue(f).(string)
+		case "in-process":
+			// preflight's GPU child: its parent read the file and passes what the
+			// check needs as flags, and may have read another file than the one
+			// in the working directory.
+			if in, _ := ctx.FlagValue(f).(bool); in {
+				return nil
+			}
 		}
 	}
 	if path != "" {
