@@ -24,6 +24,7 @@ const defaultConfig = "trainwrap.json"
 // is accepted only on the command line: the confirmations of destructive actions
 // (--yes, --delete-incomplete, --force, --fix), so that no file or variable left
 // behind turns a dry run into a deletion, and per-invocation choices (--json, --only).
+// settingCommand reports whether n is run or preflight.
 func settingCommand(n *kong.Node) bool {
 	return n.Type == kong.CommandNode && (n.Name == "run" || n.Name == "preflight")
 }
