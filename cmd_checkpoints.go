@@ -178,9 +178,9 @@ func (c *CkptHashCmd) Run(g *Globals) error {
 type CkptPruneCmd struct {
 	ckptArgs         `embed:""`
 	Keep             int    `default:"3" help:"Complete checkpoints to keep, newest by step. The newest, the best and pointer targets are always kept."`
-	DeleteIncomplete bool   `name:"delete-incomplete" help:"Delete incomplete checkpoints instead of quarantining them."`
+	DeleteIncomplete bool   `name:"delete-incomplete" cmdline:"" help:"Delete incomplete checkpoints instead of quarantining them."`
 	MinFreeDisk      string `name:"min-free-disk" placeholder:"SIZE" help:"When free space is below SIZE (e.g. 50GB), keep only the newest complete checkpoint."`
-	Yes              bool   `help:"Do it; without --yes prune only prints what it would do."`
+	Yes              bool   `cmdline:"" help:"Do it; without --yes prune only prints what it would do."`
 }
 
 // Run prunes, quarantines and rewrites pointers, or says what it would.

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"regexp"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/trainwrap/trainwrap/preflight"
 )
 
@@ -38,4 +42,53 @@ func (f JobFlags) preflightConfig(stateDir, checkpointRoot string, command []str
 		Keep:              f.Keep,
 		GPUReclaimTimeout: f.GPUReclaimTimeout,
 	}
+}
+
+// ConfigFlag is --config, which run and preflight share, so that `trainwrap
+// preflight` checks the thresholds the file gives `trainwrap run`.
+type ConfigFlag struct {
+	Config string `help:"trainwrap's own JSON config file for run and preflight; flags win over TRAINWRAP_* env vars, env vars over the file (default: trainwrap.json when present)." placeholder:"FILE"`
+}
+
+// BeforeResolve reads the config file, after the command line and before kong asks
+// resolvers for the flags it left unset. Only run and preflight embed ConfigFlag,
+// so only they ever open the file.
+func (ConfigFlag) BeforeResolve(ctx *kong.Context) error { return loadConfigHook(ctx) }
+
+// jobFlagName is a flag of the job's own command line, such as
+// --resume_from_checkpoint: its value is the next argument whatever it looks like,
+// so `--resume-arg --resume_from_checkpoint` works as the README shows, not only
+// `--resume-arg=--resume_from_checkpoint`.
+type jobFlagName string
+
+// Decode takes the next argument as it is. Only "--" (the start of the job's
+// command) and a missing argument are refused.
+func (f *jobFlagName) Decode(ctx *kong.DecodeContext) error {
+	t := ctx.Scan.Pop()
+	if t.IsEOL() || (t.Type == kong.UntypedToken && t.String() == "--") {
+		return errors.New("give the job's flag that takes a checkpoint path, e.g. --resume-arg --resume_from_checkpoint")
+	}
+	s, ok := t.Value.(string)
+	if !ok {
+		return fmt.Errorf("expected a flag name but got %v", t.Value)
+	}
+	*f = jobFlagName(s)
+	return nil
+}
+
+// regexFlag is a regular expression, compiled while the flags are parsed, so that a
+// bad one is a usage error naming where it came from (flag, env var or config key).
+type regexFlag string
+
+// Decode compiles the expression.
+func (r *regexFlag) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("regular expression", &s); err != nil {
+		return err
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		return err
+	}
+	*r = regexFlag(s)
+	return nil
 }

@@ -13,16 +13,17 @@ import (
 
 // PreflightCmd runs the health checks: trainwrap preflight [--fix] [--json] [--only NAME,...] [-- CMD ARGS].
 type PreflightCmd struct {
-	Fix  bool     `help:"Repair what is safe to repair (create dirs, move a corrupt state.json aside, remove a stale lock, kill leftovers proven ours, prune checkpoints by policy) and print what changed."`
-	JSON bool     `help:"Print the report as JSON." name:"json"`
-	Only []string `help:"Run only these checks (comma-separated): dirs, disk, memory, shm, rlimits, gpu, lock, state, leftovers, job-config, require, command, checkpoint." sep:"," placeholder:"NAME"`
+	Fix  bool     `cmdline:"" help:"Repair what is safe to repair (create dirs, move a corrupt state.json aside, remove a stale lock, kill leftovers proven ours, prune checkpoints by policy) and print what changed."`
+	JSON bool     `cmdline:"" help:"Print the report as JSON." name:"json"`
+	Only []string `cmdline:"" help:"Run only these checks (comma-separated): dirs, disk, memory, shm, rlimits, gpu, lock, state, leftovers, job-config, require, command, checkpoint." sep:"," placeholder:"NAME"`
 
+	ConfigFlag
 	JobFlags
 	QuietPeriod time.Duration `name:"quiet-period" default:"3s" help:"A checkpoint with a file changed this recently is in progress and left alone; 0 = none (use more than 60s on NFS) [3s]."`
 
-	InProcess bool `help:"Run the GPU check in this process instead of a child." hidden:""`
+	InProcess bool `cmdline:"" help:"Run the GPU check in this process instead of a child." hidden:""`
 
-	Command []string `arg:"" optional:"" passthrough:"" help:"The training command whose executable must resolve, after --."`
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The training command whose executable must resolve, after --."`
 }
 
 // Run runs the checks, prints the table (or JSON) and exits 0 when all are ok or

@@ -19,7 +19,7 @@ import (
 
 // RunCmd supervises a training command: trainwrap [run] [flags] -- CMD ARGS...
 type RunCmd struct {
-	Config string `help:"trainwrap's own JSON config file; flags win over TRAINWRAP_* env vars, env vars over the file (default: trainwrap.json when present)." type:"path" placeholder:"FILE"`
+	ConfigFlag
 
 	Pty           string `help:"Give the job a pseudo-terminal: auto (when stdout is a terminal), always, never." enum:"auto,always,never" default:"auto"`
 	LogMaxSize    int    `help:"Rotate logs/train.log at this size, in MB." default:"100"`
@@ -28,7 +28,7 @@ type RunCmd struct {
 	StopTimeout    time.Duration `help:"After forwarding a stop signal, wait this long before SIGKILL to every process of the job." default:"20s"`
 	StallTimeout   time.Duration `help:"Restart the job after this long without progress, once it has made progress (0 = off)." default:"10m"`
 	StartupTimeout time.Duration `help:"Restart the job when it makes no progress for this long after it starts (0 = use --stall-timeout)." default:"30m"`
-	ProgressRegex  string        `help:"Only output lines matching this regular expression count as progress; its first group, if any, is the step." placeholder:"RE"`
+	ProgressRegex  regexFlag     `help:"Only output lines matching this regular expression count as progress; its first group, if any, is the step." placeholder:"RE"`
 	HeartbeatFile  string        `help:"A change of this file's mtime counts as progress." type:"path" placeholder:"FILE"`
 
 	BackoffInitial             time.Duration `help:"First restart delay; doubles after each failure." default:"1s"`
@@ -39,11 +39,11 @@ type RunCmd struct {
 	MaxFailuresWithoutProgress int           `help:"Give up after this many failures in a row that got no further (0 = no limit)." default:"5"`
 	MaxRestarts                int           `help:"Give up after this many restarts in all (0 = no limit)." default:"0"`
 
-	ResumeArg        string `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
-	DeleteIncomplete bool   `help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine."`
-	NoPrune          bool   `help:"Choose the resume point, but prune, quarantine, hash and rewrite nothing in the checkpoint root: for every node but one when nodes share a checkpoint directory."`
-	Force            bool   `help:"Start even when state.json is corrupt (it is moved aside, not deleted)."`
-	SkipPreflight    bool   `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
+	ResumeArg        jobFlagName `help:"Pass the resume checkpoint to the job as FLAG PATH (replacing a FLAG already there)." placeholder:"FLAG"`
+	DeleteIncomplete bool        `cmdline:"" help:"Delete incomplete checkpoints newer than the resume point instead of moving them to the quarantine (command line only)."`
+	NoPrune          bool        `help:"Choose the resume point, but prune, quarantine, hash and rewrite nothing in the checkpoint root: for every node but one when nodes share a checkpoint directory."`
+	Force            bool        `cmdline:"" help:"Start even when state.json is corrupt (it is moved aside, not deleted; command line only)."`
+	SkipPreflight    bool        `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
 
 	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
 	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
@@ -53,7 +53,8 @@ type RunCmd struct {
 
 	JobFlags
 
-	Command []string `arg:"" optional:"" passthrough:"" help:"The training command and its arguments, after --."`
+	// partial: an unknown flag before the command is a usage error, not the job.
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The training command and its arguments, after --."`
 }
 
 // Run supervises the command and exits with the code DESIGN.md names.
@@ -75,7 +76,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		StallTimeout:   c.StallTimeout,
 		StartupTimeout: c.StartupTimeout,
 		HeartbeatFile:  c.HeartbeatFile,
-		ResumeArg:      c.ResumeArg,
+		ResumeArg:      string(c.ResumeArg),
 		Force:          c.Force,
 		Stdout:         g.Stdout,
 		Stderr:         g.Stderr,
@@ -91,7 +92,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		},
 	}
 	if c.ProgressRegex != "" {
-		re, err := regexp.Compile(c.ProgressRegex)
+		re, err := regexp.Compile(string(c.ProgressRegex))
 		if err != nil {
 			return exitError{code: 2, err: fmt.Errorf("--progress-regex: %v", err)}
 		}

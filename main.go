@@ -73,37 +73,18 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	cli.Stdout, cli.Stderr = stdout, stderr
-	cfg, err := loadConfig(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
-		return 2
-	}
 	// kong calls Exit after --help; the parse that follows must not turn it into an
 	// error.
 	exited, exitCode := false, 0
-	opts := []kong.Option{
+	parser, err := kong.New(&cli,
 		kong.Name("trainwrap"),
 		kong.Description("Supervise long GPU training jobs: preflight, restart with backoff, crash classification."),
 		kong.UsageOnError(),
-		kong.DefaultEnvars("TRAINWRAP"),
+		settingEnvars(),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited, exitCode = true, code }),
 		kong.Bind(&cli.Globals),
-	}
-	if cfg != nil {
-		opts = append(opts, kong.Resolvers(cfg))
-	}
-	parser, err := kong.New(&cli, opts...)
-	if err != nil {
-		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
-		return 2
-	}
-	if cfg != nil {
-		if err := cfg.Validate(parser.Model); err != nil {
-			fmt.Fprintf(stderr, "trainwrap: %v\n", err)
-			return 2
-		}
-	}
+	)
 	if err != nil {
 		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
 		return 2
@@ -113,12 +94,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitCode
 	}
 	if err != nil {
+		// A mistake in the config file names the file and key itself; kong's
+		// "--flag=TYPE:" in front would suggest it was typed on the command line.
+		var ce configError
+		if errors.As(err, &ce) {
+			err = ce
+		}
 		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
 		return 2
 	}
 	if ctx == nil || ctx.Command() == "" {
 		return 0
 	}
+	warnIgnoredEnv(ctx, stderr)
 	if err := ctx.Run(&cli.Globals); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
