@@ -72,9 +72,9 @@ func TestAutomaton(t *testing.T) {
 // compiled automaton when it stands alone on a line.
 func TestRulesLiteralsReachable(t *testing.T) {
 	a := compiled()
-	for ri, r := range rules {
+	for ri, r := range rules() {
 		for _, l := range r.literals {
-			c := &Classifier{a: a, matched: make([]bool, len(rules)), unless: make([]bool, len(rules))}
+			c := &Classifier{a: a, matched: make([]bool, len(rules())), unless: make([]bool, len(rules()))}
 			st := state(0)
 			for i := 0; i < len(l); i++ {
 				st = a.next[st][l[i]]
@@ -93,7 +93,7 @@ func TestRulesLiteralsReachable(t *testing.T) {
 
 // The rules' automaton fits the 16-bit state type.
 func TestStatesFit(t *testing.T) {
-	if n := len(compile(rules).next); n >= maxStates {
+	if n := len(compile(rules()).next); n >= maxStates {
 		t.Fatalf("%d automaton states, more than a state can number (%d)", n, maxStates)
 	}
 }

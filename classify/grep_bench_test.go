@@ -37,7 +37,7 @@ func healthyFile(b *testing.B) (path string, size int64) {
 // grepPatterns is every rule literal as an ERE, one per line (grep -E -f).
 func grepPatterns() string {
 	var sb strings.Builder
-	for _, r := range rules {
+	for _, r := range rules() {
 		for _, l := range r.literals {
 			sb.WriteString(regexp.QuoteMeta(l))
 			sb.WriteByte('\n')

@@ -11,6 +11,13 @@ import (
 // quoting, a leading timestamp, and rank prefixes (`[rank3]:`, `[default0]:`, `3: `,
 // `[1,0]<stderr>:`). It returns the rank, or -1 when none is named.
 func normalize(line []byte) (text []byte, rank int) {
+	text, rank, _ = normalizeIndent(line)
+	return text, rank
+}
+
+// normalizeIndent is normalize that also returns how far the text was indented once
+// the prefixes were gone: a traceback's frames are indented, its last line is not.
+func normalizeIndent(line []byte) (text []byte, rank, indent int) {
 	rank = -1
 	if i := bytes.LastIndexByte(bytes.TrimRight(line, "\r"), '\r'); i >= 0 {
 		line = line[i+1:]
@@ -18,20 +25,26 @@ func normalize(line []byte) (text []byte, rank int) {
 	line = stripANSI(line)
 	for {
 		before := len(line)
-		line = bytes.TrimLeft(line, " \t")
+		trimmed := bytes.TrimLeft(line, " \t")
+		if len(trimmed) < len(line) {
+			indent = len(line) - len(trimmed)
+		}
+		line = trimmed
 		if bytes.HasPrefix(line, []byte("> ")) || bytes.Equal(line, []byte(">")) {
-			line = line[1:]
+			line, indent = line[1:], 0
 			continue
 		}
-		line = stripTimestamp(line)
+		if l := stripTimestamp(line); len(l) != len(line) {
+			line, indent = l, 0
+		}
 		if r, rest, ok := stripRank(line); ok {
-			rank, line = r, rest
+			rank, line, indent = r, rest, 0
 		}
 		if len(line) == before {
 			break
 		}
 	}
-	return bytes.TrimRight(line, " \t\r"), rank
+	return bytes.TrimRight(line, " \t\r"), rank, indent
 }
 
 // stripANSI removes CSI sequences (ESC [ ... final byte), copying only when there is one.

@@ -22,7 +22,7 @@ func automatonFinds(a *automaton, line []byte) bool {
 // gram filter; and healthy lines do not.
 func TestPrefilterNeverMisses(t *testing.T) {
 	a := compiled()
-	for _, r := range rules {
+	for _, r := range rules() {
 		for _, l := range r.literals {
 			for _, line := range []string{l, "x" + l, "[rank3]: " + l + " tail", "ab" + l + "c"} {
 				if !a.grams.mayMatch([]byte(line)) {
