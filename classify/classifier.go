@@ -214,9 +214,6 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		}
 		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier})
 	}
-	if excBest != nil {
-		found = append(found, *excBest)
-	}
 
 	switch {
 	case marks[markIgnored]:
@@ -272,6 +269,10 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "exception-names-nan"}, class: NaNDivergence, rank: rank, tier: root})
 	}
 
+	if excBest != nil {
+		// Last: at an equal tier, what the message says beats what its type implies.
+		found = append(found, *excBest)
+	}
 	for _, h := range found {
 		if h.class == Unknown {
 			c.setFatal(text, rank, h.ev.Rule)

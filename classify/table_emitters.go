@@ -66,7 +66,10 @@ var emitterRules = []rule{
 	// torch.distributed.
 	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL"}, unless: []string{"Epoch", "it/s"}},
 	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
-	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "The client socket has timed out after", "The server socket has timed out", "failed to recv, got 0 bytes"}},
+	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
+	// A socket to the store that never connected: the job waited on a service (its
+	// master address, a firewall), not on a collective.
+	{name: "c10d-socket-timeout", class: Timeout, tier: root, origin: srcC10d, literals: []string{"The client socket has timed out after", "The server socket has timed out"}},
 	// torchrun's summary of a failed rank: a SIGKILL nobody asked for is the root of
 	// the collective errors the other ranks print after it.
 	{name: "elastic-sigkill", class: HostOOM, tier: root, origin: srcElastic, mark: markKill, literals: []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}},
@@ -81,7 +84,7 @@ var emitterRules = []rule{
 	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ": inf", "=inf", ": -inf", "=-inf"}},
 
 	// Hugging Face.
-	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load the configuration of", "Can't load the model for", "Can't load feature extractor for"}},
+	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load config for", "Can't load weights for", "Can't load image processor for", "Can't load feature extractor for", "Can't load processor for"}},
 	{name: "hf-gated", class: Permission, tier: root, origin: srcHF, literals: []string{"You are trying to access a gated repo", "Access to model", "401 Client Error"}},
 	{name: "hf-config", class: ConfigError, tier: root, origin: srcHF, literals: []string{"Unrecognized configuration class"}},
 	// bitsandbytes: its native library did not load.
@@ -96,5 +99,5 @@ var emitterRules = []rule{
 	// Python's own messages inside exceptions.
 	{name: "python-import", class: ImportError, tier: root, origin: srcCPython, literals: []string{"No module named", "cannot import name", "undefined symbol:", "cannot open shared object file", "DLL load failed"}},
 	{name: "python-args", class: ConfigError, tier: root, origin: srcCPython, literals: []string{"error: unrecognized arguments", "error: the following arguments are required", "error: argument ", "got an unexpected keyword argument", "invalid choice:"}},
-	{name: "python-timeout", class: Timeout, tier: root, origin: srcCPython, literals: []string{"socket.timeout", "timed out after", "Read timed out", "ReadTimeout", "ConnectTimeout", "ConnectTimeoutError", "Timeout exceeded"}, unless: []string{"Watchdog", "NCCL", "DistStoreError", "Socket Timeout", "TCPStore", "collective", "socket has timed out", "DataLoader timed out"}},
+	{name: "python-timeout", class: Timeout, tier: root, origin: srcCPython, literals: []string{"socket.timeout", "timed out after", "Read timed out", "ReadTimeout", "ConnectTimeout", "ConnectTimeoutError", "Timeout exceeded"}, unless: []string{"Watchdog", "NCCL", "DistStoreError", "Socket Timeout", "TCPStore", "collective", "DataLoader timed out"}},
 }

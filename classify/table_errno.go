@@ -56,6 +56,8 @@ var signalTexts = []struct {
 	{"SIGFPE", 8, "Floating point exception", Segfault, Dataloader},
 	{"SIGILL", 4, "Illegal instruction", Segfault, Dataloader},
 	{"SIGXCPU", 24, "CPU time limit exceeded", Timeout, Dataloader},
+	// A scheduler's or a user's stop: the cause is theirs, and unknown here.
+	{"SIGTERM", 15, "Terminated", Unknown, Dataloader},
 }
 
 // l10nText is one translation of a glibc message (table_glibc_l10n.go).

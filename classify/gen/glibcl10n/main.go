@@ -30,12 +30,12 @@ import (
 var msgids = []string{
 	// strsignal
 	"Killed", "Segmentation fault", "Aborted", "Bus error", "Floating point exception",
-	"Illegal instruction", "CPU time limit exceeded",
+	"Illegal instruction", "CPU time limit exceeded", "Terminated",
 	// strerror
 	"No space left on device", "Disk quota exceeded", "Input/output error", "Permission denied",
 	"Operation not permitted", "Read-only file system", "No such file or directory",
 	"Too many open files", "Too many open files in system", "Cannot allocate memory",
-	"Connection timed out",
+	"Connection timed out", "Not a directory", "Is a directory",
 }
 
 func main() {
