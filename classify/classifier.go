@@ -261,7 +261,9 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	}
 	if marks[markKill] {
 		if gap, ok := c.silenceBefore(line); ok && gap >= silenceHang {
-			found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text) + fmt.Sprintf(" (after %s without output)", gap.Round(time.Minute)), Rule: "killed-after-silence"}, class: Hang, rank: rank, tier: root})
+			// The kill is the end of the stall, whatever else the line names.
+			found = []hit{{ev: Evidence{Line: c.lines, Text: clip(text) + fmt.Sprintf(" (after %s without output)", gap.Round(time.Minute)), Rule: "killed-after-silence"}, class: Hang, rank: rank, tier: root}}
+			excBest = nil
 		}
 	}
 	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(text, true) != nil
@@ -290,7 +292,9 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		}
 		// In a chain the first root cause stands ("raise X from oom"; an error while
 		// handling it).
-		if !(c.chained && c.final != nil && c.final.tier == root) {
+		// torchrun's ChildFailedError summarises a failure printed before it.
+		summary := best.ev.Rule == "exception:ChildFailedError" && c.final != nil
+		if !summary && !(c.chained && c.final != nil && c.final.tier == root) {
 			c.final = best
 		}
 		c.chained = false

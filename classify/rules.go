@@ -150,6 +150,9 @@ func tableRules() []rule {
 			rs = append(rs, rule{name: "errno-name:" + e.name, class: e.class, tier: e.tier, literals: []string{e.name}, shape: shapeWord, unless: e.unless, origin: srcErrno})
 		}
 	}
+	for _, w := range winErrors {
+		rs = append(rs, rule{name: fmt.Sprintf("winerror:%d", w.num), class: w.class, tier: root, literals: []string{fmt.Sprintf("[WinError %d]", w.num), w.text}, origin: srcWinError})
+	}
 	for _, s := range signalTexts {
 		rs = append(rs, rule{name: "shell:" + s.name, class: s.shell, tier: hint, literals: []string{s.text}, shape: shapeShellJob, mark: markKillIf(s.num), origin: srcSignals})
 		rs = append(rs, rule{name: "dataloader:" + s.name, class: s.dataloader, tier: root, literals: []string{"is killed by signal: " + s.text}, origin: srcTorch})

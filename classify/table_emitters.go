@@ -21,6 +21,9 @@ const (
 	srcBnB        = "bitsandbytes 0.41 cuda_setup/main.py"
 	srcDETR       = "facebookresearch/detr engine.py (copied by DeiT, MAE, DINO and their forks)"
 	srcXLA        = "XLA/TSL absl::StatusCode names (tsl/protobuf/error_codes.proto); TF1 errors"
+	srcZsh        = "zsh 5.9 Src/signals.c job reports (lower-case signal names)"
+	srcSubprocess = "CPython 3.12 Lib/subprocess.py CalledProcessError.__str__ (\"died with <Signals.SIGKILL: 9>.\")"
+	srcDSLauncher = "DeepSpeed 0.14 deepspeed/launcher/launch.py (\"exits with return code = -9\")"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -75,6 +78,15 @@ var emitterRules = []rule{
 	{name: "elastic-sigkill", class: HostOOM, tier: root, origin: srcElastic, mark: markKill, literals: []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}},
 	{name: "elastic-native", class: Segfault, tier: hint, origin: srcElastic, literals: []string{"Signal 11 (SIGSEGV) received by PID", "Signal 6 (SIGABRT) received by PID", "Signal 7 (SIGBUS) received by PID", "(exitcode: -11)", "exitcode  : -11", "(exitcode: -6)", "exitcode  : -6", "(exitcode: -7)", "exitcode  : -7"}},
 	{name: "elastic-sigterm", class: Unknown, tier: hint, origin: srcElastic, mark: markKill, literals: []string{"Signal 15 (SIGTERM) received by PID", "exitcode  : -15", "(exitcode: -15)"}},
+
+	// zsh reports a job's death in its own words.
+	{name: "zsh-killed", class: HostOOM, tier: hint, origin: srcZsh, mark: markKill, literals: []string{"zsh: killed", " killed     "}},
+	{name: "zsh-native", class: Segfault, tier: hint, origin: srcZsh, literals: []string{"zsh: segmentation fault", "zsh: bus error", "zsh: abort", "zsh: illegal hardware instruction", "zsh: floating point exception"}},
+	// Launchers that run the job as a child (accelerate, deepspeed, subprocess).
+	{name: "child-sigkill", class: HostOOM, tier: root, origin: srcSubprocess, mark: markKill, literals: []string{"died with <Signals.SIGKILL: 9>"}},
+	{name: "child-native", class: Segfault, tier: hint, origin: srcSubprocess, literals: []string{"died with <Signals.SIGSEGV: 11>", "died with <Signals.SIGABRT: 6>", "died with <Signals.SIGBUS: 7>"}},
+	{name: "deepspeed-launcher-sigkill", class: HostOOM, tier: root, origin: srcDSLauncher, mark: markKill, literals: []string{"exits with return code = -9"}},
+	{name: "deepspeed-launcher-native", class: Segfault, tier: hint, origin: srcDSLauncher, literals: []string{"exits with return code = -11", "exits with return code = -6", "exits with return code = -7"}},
 
 	// DeepSpeed's (and Megatron's copy of) dynamic loss scaler at its floor.
 	{name: "loss-scale-floor", class: NaNDivergence, tier: root, origin: srcDeepSpeed, literals: []string{"Current loss scale already at minimum", "Minimum loss scale reached"}},

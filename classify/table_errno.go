@@ -64,3 +64,26 @@ var signalTexts = []struct {
 type l10nText struct {
 	msgid, locale, text string
 }
+
+// Windows system error codes as Python prints them ("OSError: [WinError 1455] The
+// paging file is too small for this operation to complete"): the DataLoader's workers
+// on Windows die of 1455 when the page file cannot back their copies of the model.
+// Source: Microsoft Win32 System Error Codes (winerror.h, Windows SDK 10.0.22621).
+const srcWinError = "Microsoft winerror.h System Error Codes (Windows SDK 10.0.22621)"
+
+var winErrors = []struct {
+	num   int
+	text  string
+	class Class
+}{
+	{2, "The system cannot find the file specified", FileNotFound},
+	{3, "The system cannot find the path specified", FileNotFound},
+	{5, "Access is denied", Permission},
+	{8, "Not enough memory resources are available to process this command", HostOOM},
+	{32, "The process cannot access the file because it is being used by another process", Permission},
+	{112, "There is not enough space on the disk", DiskFull},
+	{126, "The specified module could not be found", ImportError},
+	{127, "The specified procedure could not be found", ImportError},
+	{1450, "Insufficient system resources exist to complete the requested service", HostOOM},
+	{1455, "The paging file is too small for this operation to complete", HostOOM},
+}
