@@ -40,6 +40,9 @@ func normalizeIndent(line []byte) (text []byte, rank, indent int) {
 		if r, rest, ok := stripRank(line); ok {
 			rank, line, indent = r, rest, 0
 		}
+		if rest, ok := stripRayPrefix(line); ok {
+			line, indent = rest, 0
+		}
 		if len(line) == before {
 			break
 		}
@@ -127,6 +130,30 @@ func stripRank(b []byte) (int, []byte, bool) {
 		}
 	}
 	return -1, b, false
+}
+
+// stripRayPrefix removes the prefix Ray puts on a worker's output: "(pid=4242) " or
+// "(RayTrainWorker pid=4242, ip=10.0.0.1) ".
+func stripRayPrefix(b []byte) ([]byte, bool) {
+	if len(b) == 0 || b[0] != '(' {
+		return b, false
+	}
+	end := bytes.IndexByte(b, ')')
+	if end < 0 || end > 120 {
+		return b, false
+	}
+	p := bytes.Index(b[:end], []byte("pid="))
+	if p < 0 || (p > 1 && b[p-1] != ' ') {
+		return b, false
+	}
+	if _, _, ok := number(b, p+4); !ok {
+		return b, false
+	}
+	rest := b[end+1:]
+	if len(rest) > 0 && rest[0] != ' ' {
+		return b, false
+	}
+	return rest, true
 }
 
 func number(b []byte, i int) (n, end int, ok bool) {

@@ -127,6 +127,11 @@ func tableRules() []rule {
 			unless = []string{"previous error"}
 		}
 		rs = append(rs, rule{name: "cuda:" + e.name, class: e.class, tier: root, literals: lits, unless: unless, origin: srcCUDA})
+		if e.text != "" && len(e.text) >= 2 {
+			// NCCL's CUDACHECK: "NCCL WARN Cuda failure 'out of memory'" (2.19+: "Cuda
+			// failure 2 'out of memory'").
+			rs = append(rs, rule{name: "nccl-cudacheck:" + e.name, class: e.class, tier: root, literals: []string{"'" + e.text + "'"}, needs: "Cuda failure", origin: srcNCCLChecks})
+		}
 	}
 	for _, e := range hipErrors {
 		rs = append(rs, rule{name: "hip:" + e.name, class: e.class, tier: root, literals: []string{"HIP error: " + e.text, e.name}, unless: []string{"previous error"}, origin: srcHIP})

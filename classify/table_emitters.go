@@ -24,6 +24,7 @@ const (
 	srcZsh        = "zsh 5.9 Src/signals.c job reports (lower-case signal names)"
 	srcSubprocess = "CPython 3.12 Lib/subprocess.py CalledProcessError.__str__ (\"died with <Signals.SIGKILL: 9>.\")"
 	srcDSLauncher = "DeepSpeed 0.14 deepspeed/launcher/launch.py (\"exits with return code = -9\")"
+	srcHorovod    = "Horovod 0.28 horovod/common/stall_inspector.cc"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -73,6 +74,8 @@ var emitterRules = []rule{
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.
 	{name: "c10d-socket-timeout", class: Timeout, tier: root, origin: srcC10d, literals: []string{"The client socket has timed out after", "The server socket has timed out"}},
+	// Horovod's stall inspector: some ranks never submitted the tensor the others wait on.
+	{name: "horovod-stall", class: Hang, tier: consequence, origin: srcHorovod, literals: []string{"were submitted to be reduced, gathered or broadcasted by subset of ranks", "Stalled ranks:"}},
 	// torchrun's summary of a failed rank: a SIGKILL nobody asked for is the root of
 	// the collective errors the other ranks print after it.
 	{name: "elastic-sigkill", class: HostOOM, tier: root, origin: srcElastic, mark: markKill, literals: []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}},

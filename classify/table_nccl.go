@@ -10,6 +10,10 @@ package classify
 // ncclResult_t; PyTorch's torch/csrc/distributed/c10d/NCCLUtils.cpp getNcclErrorDetailStr.
 const srcNCCL = "NVIDIA/nccl src/init.cc ncclGetErrorString and nccl.h ncclResult_t (2.7-2.23)"
 
+// srcNCCLChecks is NCCL's CUDACHECK macro (src/include/checks.h): WARN("Cuda failure
+// '%s'", cudaGetErrorString(err)), with the error number before the text since 2.19.
+const srcNCCLChecks = "NVIDIA/nccl src/include/checks.h CUDACHECK (2.7-2.23)"
+
 var ncclResults = []struct {
 	name string // ncclResult_t
 	text string // ncclGetErrorString, up to its parenthesis
