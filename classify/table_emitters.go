@@ -58,6 +58,8 @@ var emitterRules = []rule{
 	{name: "torch-cuda-oom", class: CudaOOM, tier: root, origin: srcTorch, literals: []string{"CUDA out of memory", "HIP out of memory", "MPS backend out of memory", "XPU out of memory"}},
 	{name: "torch-cpu-alloc", class: HostOOM, tier: root, origin: srcTorch, literals: []string{"DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory"}},
 	{name: "torch-stream-writer", class: DiskFull, tier: root, origin: srcTorch, literals: []string{"PytorchStreamWriter failed writing file", "file write failed"}},
+	// The zip writer's check after a short write (inline_container.cc: "unexpected pos").
+	{name: "torch-stream-pos", class: DiskFull, tier: consequence, origin: srcTorch, needs: "inline_container", literals: []string{"unexpected pos "}},
 	{name: "torch-cuda-cascade", class: CUDAError, tier: consequence, origin: srcTorch, literals: []string{"CUDA kernel errors might be asynchronously reported", "(see previous error)", "CUDA error:", "CUDA driver error:", "HIP error:"}},
 	{name: "torch-no-gpu", class: CUDAError, tier: root, origin: srcTorch, literals: []string{"No CUDA GPUs are available", "Found no NVIDIA driver on your system", "CUDA call failed lazily at initialization"}},
 	// PyTorch: the DataLoader (torch/csrc/DataLoader.cpp, utils/data/dataloader.py).
@@ -69,7 +71,7 @@ var emitterRules = []rule{
 	{name: "torch-anomaly-nan", class: NaNDivergence, tier: root, origin: srcTorch, literals: []string{"returned nan values in its", "returned inf values in its", "is non-finite, so it cannot be clipped"}},
 	// torch.distributed.
 	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL"}, unless: []string{"Epoch", "it/s"}},
-	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
+	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "ProcessGroupNCCL watchdog hang", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
 	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.
