@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -66,8 +67,11 @@ type Classifier struct {
 	unless   []bool
 	hits     map[Class][]hit
 	// final is the decisive exception of the last traceback: in a chain, the first
-	// root cause; else its last exception.
-	final *hit
+	// root cause; else its last exception. finalTB tells one ending a traceback from a
+	// bare exception-shaped line, which a log may print and go on.
+	final     *hit
+	finalTB   bool
+	finalLine int64
 	// fatal is the first sign of a crash that names no class (a traceback, a fatal
 	// error, a C++ terminate): a log holding one is never none.
 	fatal *hit
@@ -277,7 +281,11 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	}
 	for _, h := range found {
 		if h.class == Unknown {
-			c.setFatal(text, rank, h.ev.Rule)
+			// A bare exception line is a crash only near the end (FromLog); a kill or a
+			// traceback's own exception is one anywhere.
+			if exc || !strings.HasPrefix(h.ev.Rule, "exception:") {
+				c.setFatal(text, rank, h.ev.Rule)
+			}
 		} else {
 			c.addHit(h)
 		}
@@ -295,7 +303,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		// torchrun's ChildFailedError summarises a failure printed before it.
 		summary := best.ev.Rule == "exception:ChildFailedError" && c.final != nil
 		if !summary && !(c.chained && c.final != nil && c.final.tier == root) {
-			c.final = best
+			c.final, c.finalTB, c.finalLine = best, exc, c.lines
 		}
 		c.chained = false
 	}
@@ -439,7 +447,8 @@ func (c *Classifier) FromLog() Verdict {
 	if h != nil && cl != Unknown {
 		return c.verdict(cl, h, "")
 	}
-	if c.final != nil {
+	// A traceback anywhere, or an exception line near the end.
+	if c.final != nil && (c.finalTB || c.lines-c.finalLine < ringLines) {
 		return c.verdict(Unknown, c.final, "")
 	}
 	if c.fatal != nil {

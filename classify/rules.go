@@ -191,7 +191,8 @@ func l10nClass(msgid string) (Class, tier, shape, mark, []string, bool) {
 	}
 	for _, e := range errnoTable {
 		if e.text == msgid {
-			return e.class, e.tier, anywhere, markNone, e.unless, true
+			// Whole words: a translation can be one common word ("Aplankas").
+			return e.class, e.tier, shapeWord, markNone, e.unless, true
 		}
 	}
 	return "", 0, 0, 0, nil, false

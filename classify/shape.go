@@ -61,7 +61,9 @@ func shapeAt(s shape, text []byte, i, j int) bool {
 		for k > 0 && (wordByte(name[k-1]) || name[k-1] == '/' || name[k-1] == '.' || name[k-1] == '-') {
 			k--
 		}
-		return bytes.Contains(bytes.ToLower(name[k:]), []byte("loss"))
+		// "best_loss" and its kind start at nan or inf before the first evaluation.
+		metric := bytes.ToLower(name[k:])
+		return bytes.Contains(metric, []byte("loss")) && !bytes.Contains(metric, []byte("best")) && !bytes.Contains(metric, []byte("min_"))
 	case shapeFaultTimeout:
 		// "Timeout (0:30:00)!" at the start of the line.
 		if len(before) != 0 {

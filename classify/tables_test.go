@@ -221,3 +221,29 @@ func TestNeverNoneAfterTraceback(t *testing.T) {
 		}
 	}
 }
+
+// TestShapesKeepHealthyLinesNone: lines that hold a table's words without its shape.
+func TestShapesKeepHealthyLinesNone(t *testing.T) {
+	healthy := []string{"{'loss': 0.5}"}
+	for i := 0; i < ringLines; i++ {
+		healthy = append(healthy, "step 10 loss 0.5")
+	}
+	tests := []struct {
+		name  string
+		lines []string
+	}{
+		{"best loss starts at inf", []string{"best_loss: nan, best_acc: 0", "Epoch 1: val_loss improved from inf to 0.69315, saving model to ckpt.h5"}},
+		{"a signal's text inside a sentence", []string{"INFO - worker Killed by the autoscaler is replaced", "the Segmentation fault handler is installed"}},
+		{"Evicted without a pod status", []string{"cache: Evicted 3 entries"}},
+		{"an exception logged mid-run, then training goes on", append([]string{"KeyError: 'caption' in sample 17, skipped"}, healthy...)},
+		{"an errno name inside a word", []string{"loaded ENOENTRY table"}},
+		{"NCCL's generic text without NCCL", []string{"parse, invalid argument ignored"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if v := feed(tt.lines...).FromLog(); v.Class != None {
+				t.Errorf("%s %+v, want none", v.Class, v.Evidence)
+			}
+		})
+	}
+}
