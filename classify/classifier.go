@@ -160,7 +160,7 @@ func (c *Classifier) tracebackLine(line []byte) bool {
 		// Another rank's line, interleaved.
 		return false
 	}
-	if len(text) == 0 || indent >= 2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) {
+	if len(text) == 0 || indent >= 2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
 		return true
 	}
 	c.inTB = false
@@ -170,6 +170,12 @@ func (c *Classifier) tracebackLine(line []byte) bool {
 	c.scan(line)
 	c.slowPath(line, true)
 	return true
+}
+
+// richFrame reports the box Rich draws around a traceback's frames (Lightning, Typer
+// and HF CLIs install it): "│ /path/train.py:281 in fit │", "╰────╯".
+func richFrame(text []byte) bool {
+	return bytes.HasPrefix(text, []byte("│")) || bytes.HasPrefix(text, []byte("╰")) || bytes.HasPrefix(text, []byte("╭"))
 }
 
 // caretLine reports the markers Python 3.11+ prints under a frame's code.

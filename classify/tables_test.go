@@ -179,6 +179,12 @@ func TestTracebackStructure(t *testing.T) {
 			want:  Unknown, evidence: "SafetensorError",
 		},
 		{
+			name: "Rich's boxed traceback",
+			lines: []string{"╭───────────────────── Traceback (most recent call last) ─────────────────────╮", "│ /home/u/env/lib/python3.8/site-packages/kraken/ketos/recognition.py:281 in train │", "│                                                                              │",
+				"╰──────────────────────────────────────────────────────────────────────────────╯", "ZeroDivisionError: float division by zero"},
+			want: Unknown, evidence: "ZeroDivisionError",
+		},
+		{
 			name:  "the message beats the type",
 			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "RuntimeError: CUDA error: an illegal memory access was encountered"},
 			want:  CUDAError, evidence: "illegal memory access",
