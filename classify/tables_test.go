@@ -111,6 +111,8 @@ func TestEmitterFormats(t *testing.T) {
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
 		{"Lightning early stopping", []string{"Monitored metric val_loss = nan is not finite. Previous best value was 0.412. Signaling Trainer to stop."}, NaNDivergence},
 		{"Keras progress bar", []string{"100/100 [==============================] - 33s 3s/step - loss: nan - val_loss: nan"}, NaNDivergence},
+		{"a metric printed without a space", []string{"Epoch: 00 Iteration: 00000001/00100000 DLoss:nan Reg:nan"}, NaNDivergence},
+		{"a loss and its value separated by a space", []string{"iter 200 | loss nan | lr 2.3e-2"}, NaNDivergence},
 		{"HF log dict", []string{"{'loss': nan, 'grad_norm': nan, 'learning_rate': 1.9e-05, 'epoch': 0.31}"}, NaNDivergence},
 		{"exception naming NaN", []string{"Traceback (most recent call last):", "  File \"train.py\", line 3, in <module>", "RuntimeError: Loss became NAN at step 1200"}, NaNDivergence},
 		{"HF gated", []string{"OSError: You are trying to access a gated repo."}, Permission},
