@@ -136,12 +136,12 @@ func (c *Classifier) ObserveLine(line []byte) {
 // scan runs the automaton over line and marks the rules whose literals it holds.
 func (c *Classifier) scan(line []byte) bool {
 	st, any := state(0), false
-	next, out := c.a.next, c.a.out
+	a := c.a
 	for _, b := range line {
-		st = next[st][b]
-		if out[st] != nil {
+		st = a.step(st, b)
+		if a.outFirst[st] != a.outFirst[st+1] {
 			any = true
-			for _, id := range out[st] {
+			for _, id := range a.outputs(st) {
 				if r := c.a.lit[id]; r >= 0 {
 					c.matched[r] = true
 				} else {

@@ -8,8 +8,8 @@ import (
 func automatonFinds(a *automaton, line []byte) bool {
 	st := state(0)
 	for _, b := range line {
-		st = a.next[st][b]
-		for _, id := range a.out[st] {
+		st = a.step(st, b)
+		for _, id := range a.outputs(st) {
 			if a.lit[id] >= 0 {
 				return true
 			}
