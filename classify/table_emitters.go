@@ -25,6 +25,10 @@ const (
 	srcSubprocess = "CPython 3.12 Lib/subprocess.py CalledProcessError.__str__ (\"died with <Signals.SIGKILL: 9>.\")"
 	srcDSLauncher = "DeepSpeed 0.14 deepspeed/launcher/launch.py (\"exits with return code = -9\")"
 	srcHorovod    = "Horovod 0.28 horovod/common/stall_inspector.cc"
+	srcLaunchers  = "torchrun elastic api.py (\"failed (exitcode: N)\"), DeepSpeed launch.py, CPython subprocess.py, SLURM srun, GNU make"
+	srcURLlib3    = "urllib3 2.x connectionpool.py (MaxRetryError), glibc 2.36 gai_strerror texts"
+	srcCUDAAssert = "CUDA device-side assert (__assertfail's \"block: [x,y,z], thread: [x,y,z] Assertion `cond` failed.\")"
+	srcShm        = "PyTorch aten/src/ATen/MapAllocator.cpp and libshm (shared memory under /dev/shm, named /torch_<pid>_...)"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -70,7 +74,7 @@ var emitterRules = []rule{
 	// PyTorch: NaN checks.
 	{name: "torch-anomaly-nan", class: NaNDivergence, tier: root, origin: srcTorch, literals: []string{"returned nan values in its", "returned inf values in its", "is non-finite, so it cannot be clipped"}},
 	// torch.distributed.
-	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL"}, unless: []string{"Epoch", "it/s"}},
+	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL", "last completed NCCL work"}, unless: []string{"Epoch", "it/s"}},
 	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "ProcessGroupNCCL watchdog hang", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
 	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
 	// A socket to the store that never connected: the job waited on a service (its
@@ -93,6 +97,14 @@ var emitterRules = []rule{
 	{name: "deepspeed-launcher-sigkill", class: HostOOM, tier: root, origin: srcDSLauncher, mark: markKill, literals: []string{"exits with return code = -9"}},
 	{name: "deepspeed-launcher-native", class: Segfault, tier: hint, origin: srcDSLauncher, literals: []string{"exits with return code = -11", "exits with return code = -6", "exits with return code = -7"}},
 
+	// A launcher saying its child failed: a crash, whose cause is in the child's output.
+	{name: "launcher-failed", class: Unknown, tier: hint, origin: srcLaunchers, literals: []string{"multiprocessing.api:failed (exitcode:", "exits with return code = ", "returned non-zero exit status", "Exited with exit code", "make: *** ["}},
+	// Network errors on the way to a hub or a server: the job waited on a service.
+	{name: "network-unreachable", class: Timeout, tier: root, origin: srcURLlib3, literals: []string{"Max retries exceeded with url", "Temporary failure in name resolution", "Name or service not known", "[Errno 101] Network is unreachable", "[Errno 113] No route to host"}, unless: []string{"NCCL", "TCPStore", "DistNetworkError", "c10d"}},
+	// A kernel's own assert, printed before the runtime's "device-side assert triggered".
+	{name: "cuda-device-assert", class: CUDAError, tier: root, origin: srcCUDAAssert, needs: "block: [", literals: []string{"Assertion `"}},
+	// Shared memory (/dev/shm) that ran out under the DataLoader's tensors.
+	{name: "torch-shm", class: Dataloader, tier: root, origin: srcShm, needs: "unable to", literals: []string{"</torch_"}},
 	// DeepSpeed's (and Megatron's copy of) dynamic loss scaler at its floor.
 	{name: "loss-scale-floor", class: NaNDivergence, tier: root, origin: srcDeepSpeed, literals: []string{"Current loss scale already at minimum", "Minimum loss scale reached"}},
 	{name: "megatron-nan", class: NaNDivergence, tier: root, origin: srcMegatron, literals: []string{"found NaN in local grad norm", "found NaN in local forward loss", "found Inf in local grad norm", "NaN detected in loss", "Unexpected result nan"}},
