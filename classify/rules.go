@@ -130,7 +130,13 @@ func tableRules() []rule {
 		if e.text != "" && len(e.text) >= 2 {
 			// NCCL's CUDACHECK: "NCCL WARN Cuda failure 'out of memory'" (2.19+: "Cuda
 			// failure 2 'out of memory'").
-			rs = append(rs, rule{name: "nccl-cudacheck:" + e.name, class: e.class, tier: root, literals: []string{"'" + e.text + "'"}, needs: "Cuda failure", origin: srcNCCLChecks})
+			// Inside NCCL a failed CUDA call is NCCL's failure (its own "unhandled cuda
+			// error" follows), but memory it could not get is memory, as anywhere.
+			cl, tr := NCCL, consequence
+			if e.class == CudaOOM {
+				cl, tr = CudaOOM, root
+			}
+			rs = append(rs, rule{name: "nccl-cudacheck:" + e.name, class: cl, tier: tr, literals: []string{"'" + e.text + "'"}, needs: "Cuda failure", origin: srcNCCLChecks})
 		}
 	}
 	for _, e := range hipErrors {
