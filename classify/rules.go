@@ -114,7 +114,8 @@ func tableRules() []rule {
 		if e.text != "" {
 			lits = append(lits, "CUDA error: "+e.text, "CUDA driver error: "+e.text, "CUDA Error: "+e.text)
 			if e.legacy > 0 {
-				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text))
+				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
+				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
 			}
 		}
 		lits = append(lits, e.name)

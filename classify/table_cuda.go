@@ -1,7 +1,8 @@
 package classify
 
 // CUDA runtime errors: the cudaError_t name, its number before CUDA 10 renumbered the
-// enum (what old PyTorch prints as `THCudaCheck FAIL file=... line=... error=N : text`),
+// enum (what old PyTorch prints as `THCudaCheck FAIL file=... line=... error=N : text` and
+// `cuda runtime error (N) : text at file:line`),
 // cudaGetErrorString's text, and the driver API's CUresult name for the same error.
 //
 // Sources: the texts and legacy numbers as a cudart of the CUDA 8/9 era returns them

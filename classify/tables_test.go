@@ -81,6 +81,7 @@ func TestEmitterFormats(t *testing.T) {
 		want  Class
 	}{
 		{"THCudaCheck of the CUDA 9 era", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=383 error=11 : invalid argument"}, CUDAError},
+		{"THError of the CUDA 9 era", []string{"RuntimeError: cuda runtime error (77) : an illegal memory access was encountered at /pytorch/aten/src/THC/generic/THCTensorCopy.c:20"}, CUDAError},
 		{"THCudaCheck out of memory", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/generic/THCStorage.cu line=58 error=2 : out of memory"}, CudaOOM},
 		{"driver API name", []string{"jaxlib.xla_extension.XlaRuntimeError: INTERNAL: Failed to launch CUDA kernel: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered"}, CUDAError},
 		{"cudaGetErrorString text", []string{"RuntimeError: CUDA error: uncorrectable NVLink error detected during the execution"}, CUDAError},
