@@ -61,9 +61,10 @@ func shapeAt(s shape, text []byte, i, j int) bool {
 		for k > 0 && (wordByte(name[k-1]) || name[k-1] == '/' || name[k-1] == '.' || name[k-1] == '-') {
 			k--
 		}
-		// "best_loss" and its kind start at nan or inf before the first evaluation.
+		// "best_loss" and its kind start at nan or inf before the first evaluation; a
+		// loss scale is not a loss.
 		metric := bytes.ToLower(name[k:])
-		return bytes.Contains(metric, []byte("loss")) && !bytes.Contains(metric, []byte("best")) && !bytes.Contains(metric, []byte("min_"))
+		return bytes.Contains(metric, []byte("loss")) && !bytes.Contains(metric, []byte("best")) && !bytes.Contains(metric, []byte("min_")) && !bytes.Contains(metric, []byte("scale"))
 	case shapeFaultTimeout:
 		// "Timeout (0:30:00)!" at the start of the line.
 		if len(before) != 0 {

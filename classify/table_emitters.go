@@ -110,7 +110,7 @@ var emitterRules = []rule{
 	{name: "megatron-nan", class: NaNDivergence, tier: root, origin: srcMegatron, literals: []string{"found NaN in local grad norm", "found NaN in local forward loss", "found Inf in local grad norm", "NaN detected in loss", "Unexpected result nan"}},
 	{name: "lightning-not-finite", class: NaNDivergence, tier: root, origin: srcLightning, literals: []string{"is not finite. Previous best value was"}},
 	{name: "detr-loss-nan", class: NaNDivergence, tier: root, origin: srcDETR, literals: []string{"is nan, stopping training", "is inf, stopping training"}},
-	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ":nan", " nan"}},
+	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ":nan", " nan", ": inf", "=inf", ":inf"}},
 
 	// Hugging Face.
 	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load config for", "Can't load weights for", "Can't load image processor for", "Can't load feature extractor for", "Can't load processor for"}},

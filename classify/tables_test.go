@@ -113,6 +113,7 @@ func TestEmitterFormats(t *testing.T) {
 		{"Lightning early stopping", []string{"Monitored metric val_loss = nan is not finite. Previous best value was 0.412. Signaling Trainer to stop."}, NaNDivergence},
 		{"Keras progress bar", []string{"100/100 [==============================] - 33s 3s/step - loss: nan - val_loss: nan"}, NaNDivergence},
 		{"a metric printed without a space", []string{"Epoch: 00 Iteration: 00000001/00100000 DLoss:nan Reg:nan"}, NaNDivergence},
+		{"a loss that is inf", []string{"step 1200 | train_loss=inf | lr 3e-4"}, NaNDivergence},
 		{"a loss and its value separated by a space", []string{"iter 200 | loss nan | lr 2.3e-2"}, NaNDivergence},
 		{"HF log dict", []string{"{'loss': nan, 'grad_norm': nan, 'learning_rate': 1.9e-05, 'epoch': 0.31}"}, NaNDivergence},
 		{"exception naming NaN", []string{"Traceback (most recent call last):", "  File \"train.py\", line 3, in <module>", "RuntimeError: Loss became NAN at step 1200"}, NaNDivergence},
@@ -245,7 +246,7 @@ func TestShapesKeepHealthyLinesNone(t *testing.T) {
 		name  string
 		lines []string
 	}{
-		{"best loss starts at inf", []string{"best_loss: nan, best_acc: 0", "Epoch 1: val_loss improved from inf to 0.69315, saving model to ckpt.h5"}},
+		{"best loss starts at inf", []string{"best_loss: inf, best_acc: 0", "Epoch 1: val_loss improved from inf to 0.69315, saving model to ckpt.h5", "loss_scale: inf"}},
 		{"a signal's text inside a sentence", []string{"INFO - worker Killed by the autoscaler is replaced", "the Segmentation fault handler is installed"}},
 		{"Evicted without a pod status", []string{"cache: Evicted 3 entries"}},
 		{"an exception logged mid-run, then training goes on", append([]string{"KeyError: 'caption' in sample 17, skipped"}, healthy...)},
