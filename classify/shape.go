@@ -43,6 +43,11 @@ func shapeAt(s shape, text []byte, i, j int) bool {
 		if len(b) == 0 {
 			return true
 		}
+		// An interactive shell's report runs on from the progress bar the job left
+		// without a newline: "... [02:13<02:46, 3.34it/s]Killed".
+		if bytes.HasSuffix(before, []byte("it/s]")) || bytes.HasSuffix(before, []byte("s/it]")) {
+			return true
+		}
 		// A pid ("line 1:  4321 Killed"), or srun's "task 0: Killed".
 		b = bytes.TrimSuffix(b, []byte(":"))
 		return len(b) > 0 && b[len(b)-1] >= '0' && b[len(b)-1] <= '9' && len(b) < len(before)

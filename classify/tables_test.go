@@ -95,6 +95,7 @@ func TestEmitterFormats(t *testing.T) {
 		{"errno fds", []string{"OSError: [Errno 24] Too many open files"}, Dataloader},
 		{"WinError paging file", []string{"OSError: [WinError 1455] The paging file is too small for this operation to complete. Error loading \"C:\\Python310\\lib\\site-packages\\torch\\lib\\cudnn_cnn_infer64_8.dll\" or one of its dependencies."}, HostOOM},
 		{"German shell segfault", []string{"./train.sh: Zeile 3: 12345 Speicherzugriffsfehler  (Speicherabzug geschrieben) python train.py"}, Segfault},
+		{"shell's Killed after a progress bar", []string{"Epoch 3:  45%|████▍     | 445/1000 [02:13<02:46,  3.34it/s]Killed"}, HostOOM},
 		{"French shell killed", []string{"./train.sh: ligne 3 : 12345 Processus arrêté      python train.py"}, HostOOM},
 		{"Japanese shell killed", []string{"./run.sh: 行 7: 98765 強制終了            python train.py"}, HostOOM},
 		{"Russian strerror", []string{"OSError: [Errno 28] На устройстве не осталось свободного места"}, DiskFull},
