@@ -1,86 +1,146 @@
 package classify
 
-// automaton is an Aho-Corasick matcher over the rules' literals, compiled once into a
-// dense transition table: one table lookup per byte, no allocation, whatever the number
-// of literals. It is exact; the gram filter in front of it (prefilter.go) keeps healthy
-// lines off it.
+// automaton is an Aho-Corasick matcher over the rules' literals. The root's edges are
+// a dense table (most bytes leave the root at once); every other state keeps only its
+// own edges, sorted in one flat array, and a failure link. That keeps the matcher a few
+// hundred kilobytes however many literals the tables add (a dense table of 30,000
+// states × 256 edges was 15 MB, resident for the supervisor's life), at the price of a
+// short scan per byte on the lines it runs on: the gram filter in front of it
+// (prefilter.go) keeps healthy lines off it. It allocates nothing when it runs.
 type automaton struct {
-	next [][256]state
-	// out[state] lists the literal ids that end at state (including through failure
-	// links); nil for most states.
-	out [][]int32
-	// lit[id] is the rule index of literal id.
+	root [256]state
+	// State s's edges are edgeByte/edgeTo[first[s]:first[s+1]].
+	first    []int32
+	edgeByte []byte
+	edgeTo   []state
+	fail     []state
+	// State s's outputs, the literal ids that end there (through failure links too),
+	// are outIDs[outFirst[s]:outFirst[s+1]].
+	outFirst []int32
+	outIDs   []int32
+	// lit[id] is the rule index of literal id; -1-ri for rule ri's unless-literals.
 	lit []int32
 	// grams is the prefilter in front of the automaton (see mayMatch).
 	grams gramFilter
 }
 
-// state is an automaton state. 16 bits halve the dense table (a few thousand states
-// × 256 edges stays resident for the supervisor's life); TestStatesFit keeps the rules
-// under the limit.
-type state = uint16
+// state is an automaton state; 0 is the root.
+type state = int32
 
-// maxStates is how many states a state can number.
-const maxStates = 1 << 16
+// step follows byte b from st, through failure links where st has no edge for it.
+func (a *automaton) step(st state, b byte) state {
+	for st != 0 {
+		for i, end := a.first[st], a.first[st+1]; i < end; i++ {
+			if a.edgeByte[i] == b {
+				return a.edgeTo[i]
+			}
+		}
+		st = a.fail[st]
+	}
+	return a.root[b]
+}
+
+// outputs lists the literal ids that end at st.
+func (a *automaton) outputs(st state) []int32 {
+	return a.outIDs[a.outFirst[st]:a.outFirst[st+1]]
+}
+
+// size is the matcher's memory in bytes, less the prefilter.
+func (a *automaton) size() int {
+	return len(a.root)*4 + len(a.first)*4 + len(a.edgeByte) + len(a.edgeTo)*4 + len(a.fail)*4 + len(a.outFirst)*4 + len(a.outIDs)*4 + len(a.lit)*4
+}
+
+// trie is the automaton while it is built: children as linked lists.
+type trie struct {
+	child, sibling []state
+	label          []byte
+	out            [][]int32
+}
+
+func (t *trie) add(s string, id int32) {
+	st := state(0)
+	for i := 0; i < len(s); i++ {
+		next := t.find(st, s[i])
+		if next < 0 {
+			next = state(len(t.child))
+			t.child = append(t.child, -1)
+			t.sibling = append(t.sibling, t.child[st])
+			t.label = append(t.label, s[i])
+			t.out = append(t.out, nil)
+			t.child[st] = next
+		}
+		st = next
+	}
+	t.out[st] = append(t.out[st], id)
+}
+
+func (t *trie) find(st state, b byte) state {
+	for c := t.child[st]; c >= 0; c = t.sibling[c] {
+		if t.label[c] == b {
+			return c
+		}
+	}
+	return -1
+}
 
 func compile(rs []rule) *automaton {
-	a := &automaton{next: make([][256]state, 1), out: make([][]int32, 1)}
+	t := &trie{child: []state{-1}, sibling: []state{-1}, label: []byte{0}, out: [][]int32{nil}}
+	a := &automaton{}
 	for ri, r := range rs {
 		for _, l := range r.literals {
-			a.add(l, int32(len(a.lit)))
+			t.add(l, int32(len(a.lit)))
 			a.lit = append(a.lit, int32(ri))
 		}
 		for _, l := range r.unless {
-			// unless-literals are matched too, so one pass finds them; they map to
-			// -1-ri to tell them apart.
-			a.add(l, int32(len(a.lit)))
+			// unless-literals are matched too, so one pass finds them.
+			t.add(l, int32(len(a.lit)))
 			a.lit = append(a.lit, int32(-1-ri))
 		}
 	}
-	a.link()
+	n := len(t.child)
+	fail := make([]state, n)
+	// Breadth first: a state's failure link is the longest proper suffix of its path
+	// that is also a path, and its outputs include that state's.
+	queue := make([]state, 0, n)
+	for c := t.child[0]; c >= 0; c = t.sibling[c] {
+		queue = append(queue, c)
+	}
+	for qi := 0; qi < len(queue); qi++ {
+		s := queue[qi]
+		if f := fail[s]; len(t.out[f]) > 0 {
+			t.out[s] = append(t.out[s], t.out[f]...)
+		}
+		for c := t.child[s]; c >= 0; c = t.sibling[c] {
+			f := fail[s]
+			for {
+				if g := t.find(f, t.label[c]); g >= 0 {
+					fail[c] = g
+					break
+				}
+				if f == 0 {
+					break
+				}
+				f = fail[f]
+			}
+			queue = append(queue, c)
+		}
+	}
+	a.fail = fail
+	a.first = make([]int32, n+1)
+	a.outFirst = make([]int32, n+1)
+	for s := 0; s < n; s++ {
+		a.first[s] = int32(len(a.edgeByte))
+		for c := t.child[s]; c >= 0; c = t.sibling[c] {
+			a.edgeByte = append(a.edgeByte, t.label[c])
+			a.edgeTo = append(a.edgeTo, c)
+		}
+		a.outFirst[s] = int32(len(a.outIDs))
+		a.outIDs = append(a.outIDs, t.out[s]...)
+	}
+	a.first[n], a.outFirst[n] = int32(len(a.edgeByte)), int32(len(a.outIDs))
+	for c := t.child[0]; c >= 0; c = t.sibling[c] {
+		a.root[t.label[c]] = c
+	}
 	a.grams = newGramFilter(rs)
 	return a
-}
-
-// add puts literal id into the trie; -1 in next means "no edge yet".
-func (a *automaton) add(s string, id int32) {
-	st := state(0)
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if a.next[st][b] == 0 {
-			a.next = append(a.next, [256]state{})
-			a.out = append(a.out, nil)
-			a.next[st][b] = state(len(a.next) - 1)
-		}
-		st = a.next[st][b]
-	}
-	a.out[st] = append(a.out[st], id)
-}
-
-// link turns the trie into a DFA: breadth first, each missing edge follows the
-// failure link, and each state's outputs include its failure state's.
-func (a *automaton) link() {
-	fail := make([]state, len(a.next))
-	var queue []state
-	for b := 0; b < 256; b++ {
-		if s := a.next[0][b]; s != 0 {
-			queue = append(queue, s)
-		}
-	}
-	for len(queue) > 0 {
-		st := queue[0]
-		queue = queue[1:]
-		if f := fail[st]; len(a.out[f]) > 0 {
-			a.out[st] = append(a.out[st], a.out[f]...)
-		}
-		for b := 0; b < 256; b++ {
-			s := a.next[st][b]
-			if s == 0 {
-				a.next[st][b] = a.next[fail[st]][b]
-				continue
-			}
-			fail[s] = a.next[fail[st]][b]
-			queue = append(queue, s)
-		}
-	}
 }

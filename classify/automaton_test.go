@@ -10,8 +10,8 @@ func found(a *automaton, lits []string, s string) []string {
 	seen := map[int32]bool{}
 	st := state(0)
 	for i := 0; i < len(s); i++ {
-		st = a.next[st][s[i]]
-		for _, id := range a.out[st] {
+		st = a.step(st, s[i])
+		for _, id := range a.outputs(st) {
 			seen[id] = true
 		}
 	}
@@ -72,13 +72,13 @@ func TestAutomaton(t *testing.T) {
 // compiled automaton when it stands alone on a line.
 func TestRulesLiteralsReachable(t *testing.T) {
 	a := compiled()
-	for ri, r := range rules {
+	for ri, r := range rules() {
 		for _, l := range r.literals {
-			c := &Classifier{a: a, matched: make([]bool, len(rules)), unless: make([]bool, len(rules))}
+			c := &Classifier{a: a, matched: make([]bool, len(rules())), unless: make([]bool, len(rules()))}
 			st := state(0)
 			for i := 0; i < len(l); i++ {
-				st = a.next[st][l[i]]
-				for _, id := range a.out[st] {
+				st = a.step(st, l[i])
+				for _, id := range a.outputs(st) {
 					if r := a.lit[id]; r >= 0 {
 						c.matched[r] = true
 					}
@@ -91,9 +91,12 @@ func TestRulesLiteralsReachable(t *testing.T) {
 	}
 }
 
-// The rules' automaton fits the 16-bit state type.
-func TestStatesFit(t *testing.T) {
-	if n := len(compile(rules).next); n >= maxStates {
-		t.Fatalf("%d automaton states, more than a state can number (%d)", n, maxStates)
+// TestMatcherStaysSmall: the matcher is resident for the supervisor's life, whatever
+// the tables add. A dense table of its states would be tens of megabytes.
+func TestMatcherStaysSmall(t *testing.T) {
+	a := compile(rules())
+	states := len(a.fail)
+	if size, dense := a.size(), states*256*2; size > 2<<20 || size*10 > dense {
+		t.Errorf("matcher of %d states takes %d bytes (a dense table would take %d), want under 2 MiB", states, size, dense)
 	}
 }

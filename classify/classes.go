@@ -1,7 +1,10 @@
 // Package classify names why a training run died, from its output as it streams by
-// and from how it ended: the rules are data (rules.go), lines are normalised before
-// matching (normalize.go), and the verdict weighs all evidence, root cause over
-// consequence (verdict.go).
+// and from how it ended. The rules are data: the emitters' own message tables
+// (table_*.go, each naming its source and version; table_glibc_l10n.go is generated
+// by gen/glibcl10n from Debian's libc-l10n) turned into rules in rules.go. Lines are
+// normalised before matching (normalize.go); a traceback is parsed for its last
+// exception and, in a chain, its first root cause (classifier.go); and the verdict
+// weighs all evidence, root cause over consequence.
 package classify
 
 // Class names a cause of death.

@@ -3,7 +3,10 @@ package classify
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // Evidence is one line that supports a verdict, with its line number in the output.
@@ -48,25 +51,62 @@ type hit struct {
 	tier  tier
 }
 
+// silenceHang is how long a job must have printed nothing before it was killed for the
+// kill to read as a hang's end.
+const silenceHang = 30 * time.Minute
+
 // Classifier gathers evidence from one attempt's output. It is not safe for concurrent
 // use; the supervisor serialises ObserveLine calls.
 type Classifier struct {
-	a       *automaton
-	lines   int64
-	matched []bool // per rule, reset per line
-	unless  []bool
-	hits    map[Class][]hit
-	// final is the last line shaped like the last line of a Python traceback.
+	a  *automaton
+	rs []rule
+	// disabled[i] leaves rule i out (the corpus test's leave-one-source-out runs).
+	disabled []bool
+	lines    int64
+	matched  []bool // per rule, reset per line
+	unless   []bool
+	hits     map[Class][]hit
+	// final is the decisive exception of the last traceback: in a chain, the first
+	// root cause; else its last exception. finalTB tells one ending a traceback from a
+	// bare exception-shaped line, which a log may print and go on.
 	final     *hit
+	finalTB   bool
 	finalLine int64
-	ring      [ringLines][]byte
-	ringN     int
+	// fatal is the first sign of a crash that names no class (a traceback, a fatal
+	// error, a C++ terminate): a log holding one is never none.
+	fatal *hit
+	ring  [ringLines][]byte
+	ringN int
+
+	// Structure. inTB is set between a traceback's header and its last line, when every
+	// line is looked at (frames are skipped, the exception line is parsed).
+	inTB      bool
+	tbRank    int
+	tbIgnored bool  // "Exception ignored in": Python printed it and went on
+	ignoredAt int64 // line of the last "Exception ignored in"
+	chained   bool  // the next traceback continues the current chain
+	whatNext  bool  // a C++ terminate: its what() line is the exception
+	terminate bool
+	fault     string // faulthandler's "Fatal Python error: <fault>"
+	hung      bool   // a hang was already recorded from a thread dump
 }
 
 // New returns a classifier. The rules are compiled once per process.
 func New() *Classifier {
-	a := compiled()
-	return &Classifier{a: a, matched: make([]bool, len(rules)), unless: make([]bool, len(rules)), hits: map[Class][]hit{}}
+	return newClassifier(nil)
+}
+
+// newClassifier returns a classifier that ignores the rules off reports.
+func newClassifier(off func(*rule) bool) *Classifier {
+	a, rs := compiled(), rules()
+	c := &Classifier{a: a, rs: rs, matched: make([]bool, len(rs)), unless: make([]bool, len(rs)), hits: map[Class][]hit{}, tbRank: -1}
+	if off != nil {
+		c.disabled = make([]bool, len(rs))
+		for i := range rs {
+			c.disabled[i] = off(&rs[i])
+		}
+	}
+	return c
 }
 
 // Lines is the number of lines observed.
@@ -81,16 +121,27 @@ func (c *Classifier) ObserveLine(line []byte) {
 	*slot = append((*slot)[:0], line[:n]...)
 	c.ringN++
 
+	if c.inTB && c.tracebackLine(line) {
+		return
+	}
 	if !c.a.grams.mayMatch(line) {
 		return
 	}
+	if !c.scan(line) {
+		return
+	}
+	c.slowPath(line, false)
+}
+
+// scan runs the automaton over line and marks the rules whose literals it holds.
+func (c *Classifier) scan(line []byte) bool {
 	st, any := state(0), false
-	next, out := c.a.next, c.a.out
+	a := c.a
 	for _, b := range line {
-		st = next[st][b]
-		if out[st] != nil {
+		st = a.step(st, b)
+		if a.outFirst[st] != a.outFirst[st+1] {
 			any = true
-			for _, id := range out[st] {
+			for _, id := range a.outputs(st) {
 				if r := c.a.lit[id]; r >= 0 {
 					c.matched[r] = true
 				} else {
@@ -99,14 +150,42 @@ func (c *Classifier) ObserveLine(line []byte) {
 			}
 		}
 	}
-	if !any {
-		return
-	}
-	c.slowPath(line)
+	return any
 }
 
-// slowPath runs for the few lines the automaton flagged.
-func (c *Classifier) slowPath(line []byte) {
+// tracebackLine handles a line inside a traceback; false sends it on the normal path.
+func (c *Classifier) tracebackLine(line []byte) bool {
+	text, rank, indent := normalizeIndent(line)
+	if c.tbRank >= 0 && rank >= 0 && rank != c.tbRank {
+		// Another rank's line, interleaved.
+		return false
+	}
+	if len(text) == 0 || indent >= 2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
+		return true
+	}
+	c.inTB = false
+	if excTypeName(text, false) == nil {
+		return false
+	}
+	c.scan(line)
+	c.slowPath(line, true)
+	return true
+}
+
+// richFrame reports the box Rich draws around a traceback's frames (Lightning, Typer
+// and HF CLIs install it): "│ /path/train.py:281 in fit │", "╰────╯".
+func richFrame(text []byte) bool {
+	return bytes.HasPrefix(text, []byte("│")) || bytes.HasPrefix(text, []byte("╰")) || bytes.HasPrefix(text, []byte("╭"))
+}
+
+// caretLine reports the markers Python 3.11+ prints under a frame's code.
+func caretLine(text []byte) bool {
+	return len(bytes.Trim(text, "^~ ")) == 0
+}
+
+// slowPath runs for the few lines the automaton flagged, and for a traceback's last
+// line (exc).
+func (c *Classifier) slowPath(line []byte, exc bool) {
 	defer func() {
 		clear(c.matched)
 		clear(c.unless)
@@ -115,26 +194,108 @@ func (c *Classifier) slowPath(line []byte) {
 	if isWarning(text) {
 		return
 	}
-	isFinal := finalException(text)
-	var best *hit
+	var marks [markKill + 1]bool
+	var best, excBest *hit
+	excLen := 0
+	var found []hit
 	for ri, m := range c.matched {
-		if !m || c.unless[ri] {
+		if !m || c.unless[ri] || (c.disabled != nil && c.disabled[ri]) {
 			continue
 		}
-		r := &rules[ri]
-		h := hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier}
-		// Capped per tier, so early hints cannot crowd out a later root cause.
-		list := c.hits[r.class]
-		same := 0
-		for _, o := range list {
-			if o.tier == h.tier {
-				same++
+		r := &c.rs[ri]
+		if r.shape == shapeExcType {
+			// The longest type name that ends the line's exception type decides:
+			// OutOfMemoryError, not MemoryError.
+			name := excTypeName(text, !exc && !c.whatNext)
+			last := name[bytes.LastIndexByte(name, '.')+1:]
+			if name == nil || !bytes.HasSuffix(last, []byte(r.literals[0])) || len(r.literals[0]) <= excLen {
+				continue
 			}
+			excLen = len(r.literals[0])
+			excBest = &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier}
+			continue
 		}
-		if same < maxEvidencePerClass {
-			c.hits[r.class] = append(list, h)
+		if !shapeOK(r, text) {
+			continue
 		}
-		if best == nil || h.tier > best.tier {
+		marks[r.mark] = true
+		if r.class == "" {
+			continue
+		}
+		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier})
+	}
+
+	switch {
+	case marks[markIgnored]:
+		c.ignoredAt = c.lines
+		return
+	case marks[markChain]:
+		c.chained = true
+		return
+	case marks[markTraceback]:
+		c.inTB, c.tbRank = true, rank
+		c.tbIgnored = c.ignoredAt > 0 && c.lines-c.ignoredAt <= 2
+		if !c.tbIgnored {
+			c.setFatal(text, rank, "traceback")
+		}
+		return
+	}
+	if c.tbIgnored && exc {
+		// The exception of a traceback Python said it ignored.
+		c.tbIgnored = false
+		return
+	}
+	if marks[markTerminate] {
+		c.whatNext, c.terminate = true, true
+		c.setFatal(text, rank, "terminate")
+	}
+	if marks[markWhat] && c.whatNext {
+		c.whatNext = false
+		exc = true
+	}
+	if marks[markFatal] || marks[markFatalAbort] {
+		if c.fault == "" {
+			c.fault = string(bytes.TrimSpace(text[bytes.Index(text, []byte("error:"))+len("error:"):]))
+		}
+		c.setFatal(text, rank, "fatal")
+	}
+	if marks[markThread] && !c.hung && (bytes.HasPrefix(text, []byte("Thread 0x")) || bytes.HasPrefix(text, []byte("Current thread 0x"))) &&
+		(c.fault == "" || c.fault == "Aborted") && !c.terminate {
+		// A dump of every thread with no fatal signal behind it (or the SIGABRT a stall
+		// watchdog sends): the job was stuck where the threads wait.
+		c.hung = true
+		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "thread-dump"}, class: Hang, rank: rank, tier: consequence})
+	}
+	if marks[markPySpy] && !bytes.HasPrefix(text, []byte("Thread ")) {
+		found = slices.DeleteFunc(found, func(h hit) bool { return h.class == Hang && h.ev.Rule == "py-spy-thread" })
+	}
+	if marks[markKill] {
+		if gap, ok := c.silenceBefore(line); ok && gap >= silenceHang {
+			// The kill is the end of the stall, whatever else the line names.
+			found = []hit{{ev: Evidence{Line: c.lines, Text: clip(text) + fmt.Sprintf(" (after %s without output)", gap.Round(time.Minute)), Rule: "killed-after-silence"}, class: Hang, rank: rank, tier: root}}
+			excBest = nil
+		}
+	}
+	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(text, true) != nil
+	if isFinal && nanWord(text[len(excTypeName(text, false)):]) {
+		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "exception-names-nan"}, class: NaNDivergence, rank: rank, tier: root})
+	}
+
+	if excBest != nil {
+		// Last: at an equal tier, what the message says beats what its type implies.
+		found = append(found, *excBest)
+	}
+	for _, h := range found {
+		if h.class == Unknown {
+			// A bare exception line is a crash only near the end (FromLog); a kill or a
+			// traceback's own exception is one anywhere.
+			if exc || !strings.HasPrefix(h.ev.Rule, "exception:") {
+				c.setFatal(text, rank, h.ev.Rule)
+			}
+		} else {
+			c.addHit(h)
+		}
+		if best == nil || h.tier > best.tier || h.tier == best.tier && best.class == Unknown && h.class != Unknown {
 			hh := h
 			best = &hh
 		}
@@ -143,9 +304,51 @@ func (c *Classifier) slowPath(line []byte) {
 		if best == nil {
 			best = &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "traceback"}, class: Unknown, rank: rank, tier: hint}
 		}
-		c.final = best
-		c.finalLine = c.lines
+		// In a chain the first root cause stands ("raise X from oom"; an error while
+		// handling it).
+		// torchrun's ChildFailedError summarises a failure printed before it.
+		summary := best.ev.Rule == "exception:ChildFailedError" && c.final != nil
+		if !summary && !(c.chained && c.final != nil && c.final.tier == root) {
+			c.final, c.finalTB, c.finalLine = best, exc, c.lines
+		}
+		c.chained = false
 	}
+}
+
+// addHit keeps h, capped per class and tier, so early hints cannot crowd out a later
+// root cause.
+func (c *Classifier) addHit(h hit) {
+	list := c.hits[h.class]
+	same := 0
+	for _, o := range list {
+		if o.tier == h.tier {
+			same++
+		}
+	}
+	if same < maxEvidencePerClass {
+		c.hits[h.class] = append(list, h)
+	}
+}
+
+func (c *Classifier) setFatal(text []byte, rank int, rule string) {
+	if c.fatal == nil {
+		c.fatal = &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: rule}, class: Unknown, rank: rank, tier: hint}
+	}
+}
+
+// silenceBefore returns how long before the kill on line the job last printed a
+// timestamped line, from the lines still in the ring.
+func (c *Classifier) silenceBefore(line []byte) (time.Duration, bool) {
+	at, ok := leadingTime(line)
+	if !ok {
+		return 0, false
+	}
+	for i := c.ringN - 2; i >= max(0, c.ringN-ringLines); i-- {
+		if t, ok := leadingTime(c.ring[i%ringLines]); ok {
+			return at.Sub(t), true
+		}
+	}
+	return 0, false
 }
 
 // isWarning reports lines that are warnings, not crashes.
@@ -154,21 +357,6 @@ func isWarning(text []byte) bool {
 		// A library that says it will retry has handled the error (wandb's "Network
 		// error (ReadTimeout), entering retry loop."): if it gives up, it says so.
 		bytes.Contains(text, []byte("entering retry loop"))
-}
-
-// finalException reports the shape of a traceback's last line: a dotted exception
-// name ending in Error, Exception or Interrupt at the start of the line, then ":" or
-// the end.
-func finalException(text []byte) bool {
-	i := 0
-	for i < len(text) && (text[i] == '_' || text[i] == '.' || (text[i]|0x20 >= 'a' && text[i]|0x20 <= 'z') || (i > 0 && text[i] >= '0' && text[i] <= '9')) {
-		i++
-	}
-	name := text[:i]
-	if !(bytes.HasSuffix(name, []byte("Error")) || bytes.HasSuffix(name, []byte("Exception")) || bytes.HasSuffix(name, []byte("Interrupt"))) {
-		return false
-	}
-	return i == len(text) || text[i] == ':'
 }
 
 func clip(b []byte) string {
@@ -242,7 +430,7 @@ func (c *Classifier) Verdict(e Exit) Verdict {
 		if h != nil {
 			return c.verdict(cl, h, "")
 		}
-		return c.verdict(Unknown, nil, fmt.Sprintf("The process died by %s.", signalName(e.Signal)))
+		return c.verdict(Unknown, c.lastException(), fmt.Sprintf("The process died by %s.", signalName(e.Signal)))
 	}
 	if h != nil {
 		return c.verdict(cl, h, "")
@@ -254,20 +442,34 @@ func (c *Classifier) Verdict(e Exit) Verdict {
 	case 128 + int(syscall.SIGSEGV), 128 + int(syscall.SIGBUS), 128 + int(syscall.SIGABRT):
 		return c.verdict(Segfault, nil, fmt.Sprintf("Exit code %d is 128+%s.", e.Code, signalName(syscall.Signal(e.Code-128))))
 	}
-	return c.verdict(Unknown, nil, "")
+	return c.verdict(Unknown, c.lastException(), "")
 }
 
 // FromLog is the verdict of a log alone, without an exit status (`trainwrap classify`):
-// the strongest evidence, or a traceback at the very end, or None.
+// the strongest evidence; else, when the log holds a traceback or a fatal marker,
+// unknown with its last exception as evidence; else None.
 func (c *Classifier) FromLog() Verdict {
 	cl, h := c.strongest()
-	if h != nil && h.tier >= hint && cl != Unknown {
+	if h != nil && cl != Unknown {
 		return c.verdict(cl, h, "")
 	}
-	if c.final != nil && c.lines-c.finalLine < ringLines {
+	// A traceback anywhere, or an exception line near the end.
+	if c.final != nil && (c.finalTB || c.lines-c.finalLine < ringLines) {
 		return c.verdict(Unknown, c.final, "")
 	}
+	if c.fatal != nil {
+		return c.verdict(Unknown, c.fatal, "")
+	}
 	return c.verdict(None, nil, "")
+}
+
+// lastException is the evidence an unknown verdict shows: the last exception, else the
+// first fatal marker; nil for the tail of the log.
+func (c *Classifier) lastException() *hit {
+	if c.final != nil {
+		return c.final
+	}
+	return c.fatal
 }
 
 func (c *Classifier) verdict(cl Class, h *hit, note string) Verdict {

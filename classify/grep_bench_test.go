@@ -34,16 +34,34 @@ func healthyFile(b *testing.B) (path string, size int64) {
 	return path, int64(buf.Len())
 }
 
-// grepPatterns is every rule literal as an ERE, one per line (grep -E -f).
-func grepPatterns() string {
+// grepPatterns is one extended regular expression per rule, written as a person
+// grepping a log for that kind of failure would: its messages as alternatives, case
+// ignored (grep -i), any run of white space or digits where the message has one, so a
+// reworded number or doubled space still matches. Not the automaton's exact literals:
+// the side-by-side prices the matching a user would do, over as many patterns as the
+// classifier has rules.
+func grepPatterns() (patterns string, n int) {
 	var sb strings.Builder
-	for _, r := range rules {
+	for _, r := range rules() {
+		alts := make([]string, 0, len(r.literals))
 		for _, l := range r.literals {
-			sb.WriteString(regexp.QuoteMeta(l))
-			sb.WriteByte('\n')
+			alts = append(alts, userRegex(l))
 		}
+		sb.WriteString("(" + strings.Join(alts, "|") + ")\n")
+		n++
 	}
-	return sb.String()
+	return sb.String(), n
+}
+
+var (
+	digitRun = regexp.MustCompile(`[0-9]+`)
+	spaceRun = regexp.MustCompile(`\\? +`)
+)
+
+func userRegex(lit string) string {
+	q := regexp.QuoteMeta(lit)
+	q = digitRun.ReplaceAllString(q, "[0-9]+")
+	return spaceRun.ReplaceAllString(q, "[[:space:]]+")
 }
 
 // BenchmarkHealthyFile reads the file line by line into a classifier, as
@@ -70,27 +88,33 @@ func BenchmarkHealthyFile(b *testing.B) {
 	}
 }
 
-// BenchmarkGrepE runs grep -E -c with the same literals over the same file.
+// BenchmarkGrepE runs grep -E -i -c with one user-written pattern per rule over the
+// same file.
 func BenchmarkGrepE(b *testing.B) {
 	grep, err := exec.LookPath("grep")
 	if err != nil {
 		b.Skip("no grep on PATH")
 	}
 	path, size := healthyFile(b)
+	pats, n := grepPatterns()
 	pat := filepath.Join(b.TempDir(), "patterns")
-	if err := os.WriteFile(pat, []byte(grepPatterns()), 0o644); err != nil {
+	if err := os.WriteFile(pat, []byte(pats), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)
 	b.ResetTimer()
+	var matched string
 	for range b.N {
-		out, err := exec.Command(grep, "-E", "-c", "-f", pat, path).Output()
-		// grep exits 1 when nothing matched: that is the expected answer here.
+		out, err := exec.Command(grep, "-E", "-i", "-c", "-f", pat, path).Output()
+		// grep exits 1 when nothing matched.
 		if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
 			b.Fatalf("grep: %v", err)
 		}
-		if strings.TrimSpace(string(out)) != "0" {
-			b.Fatalf("grep found %s matching lines in healthy input", out)
-		}
+		matched = strings.TrimSpace(string(out))
+	}
+	b.ReportMetric(float64(n), "patterns")
+	if matched != "0" {
+		// Loose patterns pay for their looseness in false alarms; say how many.
+		b.Logf("grep -E -i matched %s healthy lines", matched)
 	}
 }

@@ -11,6 +11,13 @@ import (
 // quoting, a leading timestamp, and rank prefixes (`[rank3]:`, `[default0]:`, `3: `,
 // `[1,0]<stderr>:`). It returns the rank, or -1 when none is named.
 func normalize(line []byte) (text []byte, rank int) {
+	text, rank, _ = normalizeIndent(line)
+	return text, rank
+}
+
+// normalizeIndent is normalize that also returns how far the text was indented once
+// the prefixes were gone: a traceback's frames are indented, its last line is not.
+func normalizeIndent(line []byte) (text []byte, rank, indent int) {
 	rank = -1
 	if i := bytes.LastIndexByte(bytes.TrimRight(line, "\r"), '\r'); i >= 0 {
 		line = line[i+1:]
@@ -18,20 +25,29 @@ func normalize(line []byte) (text []byte, rank int) {
 	line = stripANSI(line)
 	for {
 		before := len(line)
-		line = bytes.TrimLeft(line, " \t")
+		trimmed := bytes.TrimLeft(line, " \t")
+		if len(trimmed) < len(line) {
+			indent = len(line) - len(trimmed)
+		}
+		line = trimmed
 		if bytes.HasPrefix(line, []byte("> ")) || bytes.Equal(line, []byte(">")) {
-			line = line[1:]
+			line, indent = line[1:], 0
 			continue
 		}
-		line = stripTimestamp(line)
+		if l := stripTimestamp(line); len(l) != len(line) {
+			line, indent = l, 0
+		}
 		if r, rest, ok := stripRank(line); ok {
-			rank, line = r, rest
+			rank, line, indent = r, rest, 0
+		}
+		if rest, ok := stripRayPrefix(line); ok {
+			line, indent = rest, 0
 		}
 		if len(line) == before {
 			break
 		}
 	}
-	return bytes.TrimRight(line, " \t\r"), rank
+	return bytes.TrimRight(line, " \t\r"), rank, indent
 }
 
 // stripANSI removes CSI sequences (ESC [ ... final byte), copying only when there is one.
@@ -114,6 +130,30 @@ func stripRank(b []byte) (int, []byte, bool) {
 		}
 	}
 	return -1, b, false
+}
+
+// stripRayPrefix removes the prefix Ray puts on a worker's output: "(pid=4242) " or
+// "(RayTrainWorker pid=4242, ip=10.0.0.1) ".
+func stripRayPrefix(b []byte) ([]byte, bool) {
+	if len(b) == 0 || b[0] != '(' {
+		return b, false
+	}
+	end := bytes.IndexByte(b, ')')
+	if end < 0 || end > 120 {
+		return b, false
+	}
+	p := bytes.Index(b[:end], []byte("pid="))
+	if p < 0 || (p > 1 && b[p-1] != ' ') {
+		return b, false
+	}
+	if _, _, ok := number(b, p+4); !ok {
+		return b, false
+	}
+	rest := b[end+1:]
+	if len(rest) > 0 && rest[0] != ' ' {
+		return b, false
+	}
+	return rest, true
 }
 
 func number(b []byte, i int) (n, end int, ok bool) {

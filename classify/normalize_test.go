@@ -59,8 +59,8 @@ func TestFinalException(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		if got := finalException([]byte(tt.in)); got != tt.want {
-			t.Errorf("finalException(%q) = %v, want %v", tt.in, got, tt.want)
+		if got := excTypeName([]byte(tt.in), true) != nil; got != tt.want {
+			t.Errorf("excTypeName(%q, strict) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

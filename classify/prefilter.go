@@ -62,25 +62,52 @@ func gramCost(g string) int {
 	return c
 }
 
+// gramSlack is how much rarer than a literal's rarest gram another may be and still be
+// chosen because other literals share it: fewer distinct grams, fewer collisions.
+const gramSlack = 4
+
 func newGramFilter(rs []rule) gramFilter {
 	f := gramFilter{bits: new([gramWords]uint64)}
+	// unless-literals only matter on lines a literal already flagged.
+	var lits []string
 	for _, r := range rs {
-		// unless-literals only matter on lines a literal already flagged.
 		for _, l := range r.literals {
 			if len(l) < 4 {
 				f.all = true
 				continue
 			}
-			best, bestCost := 0, 1<<30
-			for o := 0; o+4 <= len(l); o++ {
-				c := gramCost(l[o : o+4])
-				if c < bestCost {
-					best, bestCost = o, c
-				}
-			}
-			h := gramHash(binary.LittleEndian.Uint32([]byte(l[best : best+4])))
-			f.bits[h>>6] |= 1 << (h & 63)
+			lits = append(lits, l)
 		}
+	}
+	// How many literals each gram could serve.
+	shared := map[string]int{}
+	for _, l := range lits {
+		seen := map[string]bool{}
+		for o := 0; o+4 <= len(l); o++ {
+			if g := l[o : o+4]; !seen[g] {
+				seen[g] = true
+				shared[g]++
+			}
+		}
+	}
+	for _, l := range lits {
+		lo := 1 << 30
+		for o := 0; o+4 <= len(l); o++ {
+			lo = min(lo, gramCost(l[o:o+4]))
+		}
+		best, bestShared, bestCost := 0, -1, 0
+		for o := 0; o+4 <= len(l); o++ {
+			g := l[o : o+4]
+			c := gramCost(g)
+			if c > lo+gramSlack {
+				continue
+			}
+			if shared[g] > bestShared || shared[g] == bestShared && c < bestCost {
+				best, bestShared, bestCost = o, shared[g], c
+			}
+		}
+		h := gramHash(binary.LittleEndian.Uint32([]byte(l[best : best+4])))
+		f.bits[h>>6] |= 1 << (h & 63)
 	}
 	return f
 }

@@ -8,8 +8,8 @@ import (
 func automatonFinds(a *automaton, line []byte) bool {
 	st := state(0)
 	for _, b := range line {
-		st = a.next[st][b]
-		for _, id := range a.out[st] {
+		st = a.step(st, b)
+		for _, id := range a.outputs(st) {
 			if a.lit[id] >= 0 {
 				return true
 			}
@@ -22,7 +22,7 @@ func automatonFinds(a *automaton, line []byte) bool {
 // gram filter; and healthy lines do not.
 func TestPrefilterNeverMisses(t *testing.T) {
 	a := compiled()
-	for _, r := range rules {
+	for _, r := range rules() {
 		for _, l := range r.literals {
 			for _, line := range []string{l, "x" + l, "[rank3]: " + l + " tail", "ab" + l + "c"} {
 				if !a.grams.mayMatch([]byte(line)) {

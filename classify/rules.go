@@ -1,5 +1,10 @@
 package classify
 
+import (
+	"fmt"
+	"sync"
+)
+
 // tier orders evidence: a root cause beats a consequence, which beats a hint.
 type tier int
 
@@ -14,68 +19,188 @@ const (
 	root
 )
 
+// shape is a check on the normalised line beyond containing a literal; the slow path
+// applies it, so it costs nothing on lines the automaton passes over.
+type shape uint8
+
+const (
+	anywhere shape = iota
+	// shapeExcType: the literal ends the dotted type name at the start of the line, the
+	// type of a Python exception ("torch.OutOfMemoryError: ..."; "_ArrayMemoryError").
+	shapeExcType
+	// shapeShellJob: a strsignal text as a shell reports a job, at the line's start or
+	// after a pid ("/bin/sh: line 1:  4321 Killed   python train.py").
+	shapeShellJob
+	// shapeWord: the literal is a whole word.
+	shapeWord
+	// shapeAfterComma: the literal follows ", " (PyTorch's "NCCL error in: f:1, <text>").
+	shapeAfterComma
+	// shapeLossValue: a metric whose name holds "loss" has the value nan or inf.
+	shapeLossValue
+	// shapeFaultTimeout: faulthandler's "Timeout (H:MM:SS)!".
+	shapeFaultTimeout
+)
+
+// mark is what a line means for the structure around it, whatever its class.
+type mark uint8
+
+const (
+	markNone mark = iota
+	markTraceback
+	markChain
+	markIgnored
+	markException
+	markTerminate
+	markWhat
+	markFatal
+	markFatalAbort
+	markThread
+	markPySpy
+	markKill
+)
+
 // rule is one kind of message. A line matches when it contains one of the literals
-// (found by one pass of the compiled automaton) and, if unless is set, none of those.
+// (found by one pass of the compiled automaton), passes the shape, contains needs (if
+// set) and none of unless. origin names where the literals come from: an emitter's
+// source and version, or the public report a pasted log came from; the corpus test
+// measures the classifier with each report's own rules left out.
 type rule struct {
 	name     string
-	class    Class
+	class    Class // "" for a rule that only marks structure
 	tier     tier
 	literals []string
 	unless   []string
+	shape    shape
+	mark     mark
+	needs    string
+	origin   string
 }
 
-// rules are the messages real jobs print, from PyTorch, NCCL, CUDA, the kernel, the
-// shell, torchrun, DeepSpeed, Megatron, HF, Lightning, TensorFlow and bitsandbytes.
-// testdata/classify holds an excerpt for each, with its source.
-var rules = []rule{
-	// GPU memory.
-	{"torch-cuda-oom", CudaOOM, root, []string{"CUDA out of memory", "OutOfMemoryError: CUDA", "torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError", "CUDA error: out of memory", "CUDA_ERROR_OUT_OF_MEMORY", "HIP out of memory", "hipErrorOutOfMemory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED"}, nil},
-	{"tf-resource-exhausted", CudaOOM, root, []string{"ResourceExhaustedError", "Resource exhausted: OOM when allocating", "OOM when allocating tensor"}, nil},
-	{"bnb-cuda-oom", CudaOOM, root, []string{"cudaErrorMemoryAllocation", "out of memory on device"}, nil},
+const (
+	srcBash      = "GNU bash 5.2 jobs.c (\"(core dumped)\" after the signal's text)"
+	srcHeuristic = "classify: wordings of training loops that stop on NaN (no single emitter)"
+	srcStructure = "CPython 3.12 traceback.c/traceback.py and exceptions.rst; py-spy 0.3 dump format"
+)
 
-	// Host memory.
-	{"dataloader-killed", HostOOM, root, []string{"is killed by signal: Killed"}, nil},
-	{"python-memoryerror", HostOOM, root, []string{"MemoryError"}, []string{"OutOfMemoryError", "CUDA"}},
-	{"cpp-bad-alloc", HostOOM, root, []string{"std::bad_alloc"}, nil},
-	{"kernel-oom-kill", HostOOM, root, []string{"Out of memory: Killed process", "oom-kill:", "invoked oom-killer", "Memory cgroup out of memory"}, nil},
-	{"cannot-allocate", HostOOM, root, []string{"Cannot allocate memory", "[Errno 12]", "DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory"}, nil},
-	// A rank SIGKILLed by nobody we know is the root of the collective errors the
-	// other ranks print after it; torchrun's summary names it.
-	{"torchrun-sigkill", HostOOM, root, []string{"Signal 9 (SIGKILL) received by PID", "(exitcode: -9)", "exitcode  : -9"}, nil},
-	{"shell-killed", HostOOM, hint, []string{" Killed "}, []string{"killed by signal", "Killed process"}},
+// handRules are the messages that come from no one table.
+var handRules = []rule{
+	// Structure: these lines start or end a traceback, a C++ terminate, a chain.
+	{name: "traceback", origin: srcStructure, mark: markTraceback, literals: []string{"Traceback (most recent call last)"}},
+	{name: "traceback-chain", origin: srcStructure, mark: markChain, literals: []string{"The above exception was the direct cause of the following exception", "During handling of the above exception, another exception occurred"}},
+	{name: "traceback-ignored", origin: srcStructure, mark: markIgnored, literals: []string{"Exception ignored in", "--- Logging error ---"}},
+	{name: "exception-line", origin: srcStructure, mark: markException, literals: []string{"Error:", "Exception:", "Interrupt"}},
+	{name: "cpp-what", origin: srcLibstdcxx, mark: markWhat, literals: []string{"what():"}},
+	{name: "py-spy-thread", class: Hang, tier: consequence, origin: srcStructure, mark: markPySpy, literals: []string{"(idle): \"", "(active): \"", "(active+gil): \"", "(idle+gil): \""}},
 
-	// NCCL, gloo, the store.
-	{"nccl-error", NCCL, consequence, []string{"NCCL error", "ncclInternalError", "ncclSystemError", "ncclUnhandledCudaError", "ncclRemoteError", "ncclInvalidUsage", "DistBackendError", "NCCL communicator was aborted"}, nil},
-	{"nccl-watchdog", NCCL, consequence, []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL watchdog", "ProcessGroupNCCL's watchdog", "Heartbeat monitor timed out", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout"}, []string{"Epoch", "it/s"}},
-	{"gloo-error", NCCL, consequence, []string{"gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "ProcessGroupGloo"}, nil},
-	{"c10d-timeout", NCCL, consequence, []string{"DistStoreError", "Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store"}, nil},
+	{name: "core-dumped", class: Segfault, tier: hint, origin: srcBash, literals: []string{"(core dumped)", "core dumped", "SIGSEGV"}, unless: []string{"DataLoader", "dataloader"}},
+	{name: "nan-wording", class: NaNDivergence, tier: root, origin: srcHeuristic, literals: []string{"Loss is NaN", "loss is NaN", "loss became NaN", "Detected NaN", "nan loss", "non-finite loss", "Loss has diverged", "NaN or Inf found in input tensor"}, unless: []string{"Gradient overflow"}},
+	{name: "divisible", class: ConfigError, tier: root, origin: srcHeuristic, literals: []string{"must be divisible by"}},
+	{name: "hf-datasets-disk", class: DiskFull, tier: root, origin: srcHF, literals: []string{"Not enough disk space. Needed:"}},
+	{name: "nvml-lost", class: CUDAError, tier: root, origin: srcXid, literals: []string{"GPU is lost", "Unable to determine the device handle for GPU"}},
+}
 
-	// CUDA runtime and the GPU itself.
-	{"cuda-runtime-error", CUDAError, root, []string{"CUDA error: an illegal memory access", "illegal memory access was encountered", "CUDA error: unspecified launch failure", "CUDA error: misaligned address", "CUDA error: device-side assert triggered", "CUDA error: an illegal instruction", "CUDA error: invalid device", "CUDA error: no kernel image", "CUDA error: CUBLAS", "CUBLAS_STATUS_EXECUTION_FAILED", "CUBLAS_STATUS_INTERNAL_ERROR", "CUDNN_STATUS_INTERNAL_ERROR", "CUDNN_STATUS_EXECUTION_FAILED", "CUDA driver error", "cudaErrorIllegalAddress", "hipErrorIllegalAddress", "HIP error: an illegal memory access", "CUDA error: unknown error", "CUDA error: operation not permitted when stream is capturing"}, []string{"previous error"}},
-	{"gpu-hardware", CUDAError, root, []string{"uncorrectable ECC error", "NVRM: Xid", "GPU has fallen off the bus", "CUDA error: uncorrectable", "cudaErrorECCUncorrectable", "unrecoverable GPU", "GPU is lost", "RuntimeError: No CUDA GPUs are available", "CUDA driver version is insufficient", "CUDA error: initialization error", "cudaErrorDevicesUnavailable", "CUDA-capable device(s) is/are busy or unavailable"}, nil},
-	{"cuda-cascade", CUDAError, consequence, []string{"CUDA kernel errors might be asynchronously reported", "previous error", "CUDA error:"}, nil},
+// rules are every rule, built once: the hand rules, the emitters' messages and the
+// rules generated from the tables.
+var rules = sync.OnceValue(func() []rule {
+	rs := append(append([]rule(nil), handRules...), emitterRules...)
+	return append(rs, tableRules()...)
+})
 
-	// Native crashes.
-	{"segfault", Segfault, hint, []string{"Segmentation fault", "Fatal Python error: Segmentation fault", "SIGSEGV", "Bus error (core dumped)", "Aborted (core dumped)", "core dumped", "Fatal Python error: Aborted", "Signal 11 (SIGSEGV)", "Signal 6 (SIGABRT)", "Signal 7 (SIGBUS)"}, []string{"DataLoader", "dataloader"}},
-	{"glibc-abort", Segfault, root, []string{"double free or corruption", "free(): invalid pointer", "malloc(): corrupted", "corrupted size vs. prev_size", "munmap_chunk(): invalid pointer", "*** stack smashing detected ***", "free(): invalid next size"}, nil},
-	{"cpp-terminate", Segfault, hint, []string{"terminate called after throwing an instance of", "terminate called without an active exception"}, nil},
+// tableRules turns the emitters' tables (table_*.go) into rules.
+func tableRules() []rule {
+	var rs []rule
+	for _, e := range cudaErrors {
+		var lits []string
+		if e.text != "" {
+			lits = append(lits, "CUDA error: "+e.text, "CUDA driver error: "+e.text, "CUDA Error: "+e.text)
+			if e.legacy > 0 {
+				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
+				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
+			}
+		}
+		lits = append(lits, e.name)
+		if e.driver != "" {
+			lits = append(lits, e.driver)
+		}
+		var unless []string
+		if e.class != CudaOOM {
+			// "(see previous error)": a later API call reporting the first error again.
+			unless = []string{"previous error"}
+		}
+		rs = append(rs, rule{name: "cuda:" + e.name, class: e.class, tier: root, literals: lits, unless: unless, origin: srcCUDA})
+		if e.text != "" && len(e.text) >= 2 {
+			// NCCL's CUDACHECK: "NCCL WARN Cuda failure 'out of memory'" (2.19+: "Cuda
+			// failure 2 'out of memory'").
+			// Inside NCCL a failed CUDA call is NCCL's failure (its own "unhandled cuda
+			// error" follows), but memory it could not get is memory, as anywhere.
+			cl, tr := NCCL, consequence
+			if e.class == CudaOOM {
+				cl, tr = CudaOOM, root
+			}
+			rs = append(rs, rule{name: "nccl-cudacheck:" + e.name, class: cl, tier: tr, literals: []string{"'" + e.text + "'"}, needs: "Cuda failure", origin: srcNCCLChecks})
+		}
+	}
+	for _, e := range hipErrors {
+		rs = append(rs, rule{name: "hip:" + e.name, class: e.class, tier: root, literals: []string{"HIP error: " + e.text, e.name}, unless: []string{"previous error"}, origin: srcHIP})
+	}
+	for _, s := range libraryStatuses {
+		rs = append(rs, rule{name: "status:" + s.name, class: s.class, tier: root, literals: []string{s.name}, origin: srcCublasCudnn})
+	}
+	for _, n := range ncclResults {
+		r := rule{name: "nccl:" + n.name, class: NCCL, tier: consequence, origin: srcNCCL, literals: []string{n.name}}
+		if n.generic {
+			r.literals, r.shape, r.needs = []string{", " + n.text}, shapeAfterComma, "NCCL"
+		} else {
+			r.literals = append(r.literals, n.text)
+		}
+		rs = append(rs, r)
+	}
+	for _, e := range errnoTable {
+		lits := []string{e.text, fmt.Sprintf("[Errno %d]", e.num)}
+		rs = append(rs, rule{name: "errno:" + e.name, class: e.class, tier: e.tier, literals: lits, unless: e.unless, origin: srcErrno})
+		if len(e.name) >= 5 {
+			rs = append(rs, rule{name: "errno-name:" + e.name, class: e.class, tier: e.tier, literals: []string{e.name}, shape: shapeWord, unless: e.unless, origin: srcErrno})
+		}
+	}
+	for _, w := range winErrors {
+		rs = append(rs, rule{name: fmt.Sprintf("winerror:%d", w.num), class: w.class, tier: root, literals: []string{fmt.Sprintf("[WinError %d]", w.num), w.text}, origin: srcWinError})
+	}
+	for _, s := range signalTexts {
+		rs = append(rs, rule{name: "shell:" + s.name, class: s.shell, tier: hint, literals: []string{s.text}, shape: shapeShellJob, mark: markKillIf(s.num), origin: srcSignals})
+		rs = append(rs, rule{name: "dataloader:" + s.name, class: s.dataloader, tier: root, literals: []string{"is killed by signal: " + s.text}, origin: srcTorch})
+	}
+	for _, l := range glibcL10n {
+		cl, tr, sh, mk, unless, ok := l10nClass(l.msgid)
+		if !ok {
+			continue
+		}
+		rs = append(rs, rule{name: "l10n:" + l.locale + ":" + l.msgid, class: cl, tier: tr, literals: []string{l.text}, shape: sh, mark: mk, unless: unless, origin: glibcL10nVersion})
+	}
+	for _, e := range exceptionTypes {
+		rs = append(rs, rule{name: "exception:" + e.name, class: e.class, tier: e.tier, literals: []string{e.name}, shape: shapeExcType, origin: e.origin})
+	}
+	return rs
+}
 
-	// Timeouts the job raises itself.
-	{"job-timeout", Timeout, root, []string{"TimeoutError", "Timeout exceeded", "ReadTimeout", "ConnectTimeout", "socket.timeout", "timed out after", "Read timed out", "ConnectTimeoutError"}, []string{"Watchdog", "NCCL", "DistStoreError", "Socket Timeout", "TCPStore", "collective"}},
+func markKillIf(sig int) mark {
+	if sig == 9 {
+		return markKill
+	}
+	return markNone
+}
 
-	// DataLoader.
-	{"dataloader-bus-error", Dataloader, root, []string{"Unexpected bus error encountered in worker", "insufficient shared memory (shm)", "is killed by signal: Bus error", "is killed by signal: Segmentation fault", "is killed by signal: Aborted", "is killed by signal: Terminated"}, nil},
-	{"dataloader-exited", Dataloader, consequence, []string{"exited unexpectedly", "in DataLoader worker process"}, []string{"killed by signal: Killed"}},
-
-	// Disk.
-	{"enospc", DiskFull, root, []string{"No space left on device", "[Errno 28]", "ENOSPC", "Disk quota exceeded", "[Errno 122]", "EDQUOT", "PytorchStreamWriter failed writing file", "file write failed", "not enough free disk space"}, nil},
-
-	// Divergence.
-	{"nan-loss", NaNDivergence, root, []string{"returned nan values", "Loss is NaN", "loss is nan", "Loss is nan", "loss became NaN", "NaN or Inf found in input tensor", "Detected NaN", "nan loss", "loss is NaN", "non-finite loss", "Loss has diverged", "The total norm of order 2.0 for gradients from `parameters` is non-finite", "Current loss scale already at minimum", "FloatingPointError", "loss: nan", "loss=nan", "outputs is NAN"}, []string{"Gradient overflow"}},
-
-	// Environment and inputs.
-	{"import", ImportError, root, []string{"ModuleNotFoundError", "ImportError", "cannot import name", "undefined symbol:", "cannot open shared object file", "No module named", "CUDA Setup failed despite GPU being available"}, nil},
-	{"file-not-found", FileNotFound, root, []string{"FileNotFoundError", "No such file or directory", "[Errno 2]", "does not appear to have a file named", "is not a local folder and is not a valid model identifier", "Can't load tokenizer for", "OSError: Can't load"}, []string{"cannot open shared object file", "Permission denied"}},
-	{"permission", Permission, root, []string{"PermissionError", "Permission denied", "[Errno 13]", "EACCES", "Operation not permitted", "[Errno 1]"}, []string{"stream is capturing"}},
-	{"config", ConfigError, root, []string{"ValueError: ", "error: unrecognized arguments", "error: the following arguments are required", "error: argument ", "ConfigAttributeError", "ConfigKeyError", "ValidationError", "MisconfigurationException", "HFValidationError", "JSONDecodeError", "yaml.scanner.ScannerError", "yaml.parser.ParserError", "ConfigCompositionException", "got an unexpected keyword argument", "Unrecognized configuration class", "must be divisible by", "invalid choice:"}, nil},
+// l10nClass maps a glibc msgid to the class of its errno or signal entry.
+func l10nClass(msgid string) (Class, tier, shape, mark, []string, bool) {
+	for _, s := range signalTexts {
+		if s.text == msgid {
+			return s.shell, hint, shapeShellJob, markKillIf(s.num), nil, true
+		}
+	}
+	for _, e := range errnoTable {
+		if e.text == msgid {
+			// Whole words: a translation can be one common word ("Aplankas").
+			return e.class, e.tier, shapeWord, markNone, e.unless, true
+		}
+	}
+	return "", 0, 0, 0, nil, false
 }
