@@ -198,9 +198,9 @@ func (s *supervisor) sweepPrevious() error {
 		if !s.o.Force {
 			return err
 		}
-		aside := s.dir.State() + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(s.dir.State(), aside); rerr != nil {
-			return fmt.Errorf("move corrupt state aside: %w", rerr)
+		aside, rerr := rundir.MoveAside(s.dir.State(), time.Now())
+		if rerr != nil {
+			return fmt.Errorf("--force: %w", rerr)
 		}
 		s.logf("--force: moved the corrupt state.json aside to %s", filepath.Base(aside))
 		return nil
