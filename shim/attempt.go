@@ -164,9 +164,7 @@ func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool 
 }
 
 func (s *supervisor) appendRecord(rec rundir.Record) {
-	if err := rundir.AppendRecord(s.dir.Runs(), rec); err != nil {
-		s.logf("warning: %v", err)
-	}
+	s.w.AppendRecord(rec)
 }
 
 func (s *supervisor) record(res attemptResult) rundir.Record {

@@ -51,6 +51,7 @@ type supervisor struct {
 	logw   *lumberjack.Logger
 	guard  *guardHandle
 	state  rundir.State
+	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs     *restarter
 
 	bestStep       int64 // highest step any attempt reached
@@ -106,6 +107,12 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if err := s.sweepPrevious(); err != nil {
 		return ExitUsage, &Error{ExitUsage, err}
 	}
+	s.w = rundir.NewWriter(s.dir, func(msg string) { s.logf("%s", msg) })
+	defer func() {
+		if err := s.w.Close(); err != nil {
+			s.logf("warning: %v", err)
+		}
+	}()
 
 	s.runID = newRunID()
 	if s.self, err = proc.Self(); err != nil {
@@ -258,9 +265,7 @@ func (s *supervisor) finish() {
 
 func (s *supervisor) writeState() {
 	s.state.LogWriteErrors = s.log.failuresOrZero()
-	if err := rundir.WriteState(s.dir.State(), s.state); err != nil {
-		s.logf("warning: %v", err)
-	}
+	s.w.WriteState(s.state)
 }
 
 func (s *supervisor) publish(e observe.Event) {
