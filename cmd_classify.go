@@ -102,10 +102,13 @@ func (c *ClassifyCmd) Run(g *Globals) error {
 		}
 		res.Evidence = append(res.Evidence, ce)
 	}
-	records, err := rundir.ReadRecords(dir.Runs())
+	records, torn, err := rundir.ReadRecords(dir.Runs())
 	if err != nil {
 		// The verdict stands without the history; say why it is missing.
 		fmt.Fprintf(g.Stderr, "trainwrap: classify: no crash history: %v\n", err)
+	}
+	if w := torn.Warning(); w != "" {
+		fmt.Fprintf(g.Stderr, "trainwrap: warning: %s\n", w)
 	}
 	res.History = history(records)
 

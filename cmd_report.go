@@ -20,6 +20,10 @@ func (c *ReportCmd) Run(g *Globals) error {
 	if err := observe.RenderPage(&b, g.StateDir, false); err != nil {
 		return exitError{code: 1, err: err}
 	}
+	// The page carries the note too; say it where a person running report looks.
+	if _, torn, err := rundir.ReadRecords(rundir.New(g.StateDir).Runs()); err == nil && torn.Warning() != "" {
+		fmt.Fprintf(g.Stderr, "trainwrap: warning: %s\n", torn.Warning())
+	}
 	if c.Out == "" {
 		_, err := g.Stdout.Write(b.Bytes())
 		return err

@@ -88,9 +88,12 @@ type HistoryCmd struct {
 // Run prints the history.
 func (c *HistoryCmd) Run(g *Globals) error {
 	dir := rundir.New(g.StateDir)
-	recs, err := rundir.ReadRecords(dir.Runs())
+	recs, torn, err := rundir.ReadRecords(dir.Runs())
 	if err != nil {
 		return exitError{code: 1, err: err}
+	}
+	if w := torn.Warning(); w != "" {
+		fmt.Fprintf(g.Stderr, "trainwrap: warning: %s\n", w)
 	}
 	if len(recs) == 0 {
 		if _, serr := os.Stat(dir.Path); serr != nil {

@@ -267,9 +267,12 @@ func runScenario(ctx context.Context, opt SuiteOptions, s scenario, dir, job str
 	if res.LeftBehind > 0 {
 		fail("%d processes of run %s left behind", res.LeftBehind, run.runID)
 	}
-	recs, err := rundir.ReadRecords(rundir.New(stateDir).Runs())
+	recs, torn, err := rundir.ReadRecords(rundir.New(stateDir).Runs())
 	if err != nil {
 		fail("read runs.jsonl: %v", err)
+	}
+	if w := torn.Warning(); w != "" {
+		fail("%s", w) // the supervisor must never tear a record of its own
 	}
 	judgeRecords(s, recs, &res, fail)
 	if s.class == "hang" && len(recs) > 0 {

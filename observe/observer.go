@@ -130,11 +130,12 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 		}
 	}
 	if opt.MetricsAddr != "" {
-		srv, err := startServer(opt.MetricsAddr, o.m, opt.StateDir)
+		srv, err := startServer(opt.MetricsAddr, o.m, opt.StateDir, defaultServerLimits(), o.report)
 		if err != nil {
 			return fail(err)
 		}
 		o.srv = srv
+		fmt.Fprintf(opt.Stderr, "trainwrap: status page at http://%s/ (metrics at /metrics)\n", srv.addr())
 	}
 	if opt.SampleInterval > 0 {
 		o.startSampler(opt)

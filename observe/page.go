@@ -96,7 +96,7 @@ func renderPage(w io.Writer, dir rundir.Dir, live bool, now time.Time) error {
 	default:
 		return fmt.Errorf("status page: %w", err)
 	}
-	recs, err := rundir.ReadRecords(dir.Runs())
+	recs, torn, err := rundir.ReadRecords(dir.Runs())
 	if err != nil {
 		return fmt.Errorf("status page: %w", err)
 	}
@@ -107,6 +107,9 @@ func renderPage(w io.Writer, dir rundir.Dir, live bool, now time.Time) error {
 	d := buildPage(st, recs, samples, live, now)
 	if err != nil {
 		d.Notes = append(d.Notes, "resource history unreadable: "+err.Error())
+	}
+	if w := torn.Warning(); w != "" {
+		d.Notes = append(d.Notes, w)
 	}
 	if err := pageTemplate.Execute(w, d); err != nil {
 		return fmt.Errorf("status page: render: %w", err)

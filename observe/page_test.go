@@ -92,9 +92,9 @@ func elementCounts(t *testing.T, s string) map[string]int {
 
 func TestRenderPage(t *testing.T) {
 	crashed := fixtureDir(t, "crashed")
-	recs, err := rundir.ReadRecords(filepath.Join(crashed, rundir.RunsFile))
-	if err != nil {
-		t.Fatal(err)
+	recs, torn, err := rundir.ReadRecords(filepath.Join(crashed, rundir.RunsFile))
+	if err != nil || torn.Warning() != "" {
+		t.Fatal(err, torn.Warning())
 	}
 	// A live run: the same history, with a fourth attempt running now.
 	live := fixtureDir(t, "crashed")

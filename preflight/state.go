@@ -11,7 +11,7 @@ import (
 )
 
 // StateCheck makes sure state.json parses. Its fix moves a corrupt one aside as
-// state.json.corrupt-<time>, never deleting it.
+// state.json.corrupt-<time>, never deleting it or an earlier corrupt copy.
 type StateCheck struct {
 	Dir rundir.Dir
 }
@@ -33,16 +33,16 @@ func (c *StateCheck) Run(ctx context.Context) Result {
 	return Result{Status: OK, Value: fmt.Sprintf("run %s, attempt %d, %s", st.RunID, st.Attempt, st.Status)}
 }
 
-// Fix renames a corrupt state.json to state.json.corrupt-<UTC time>, keeping it for a
-// person to read.
+// Fix renames a corrupt state.json to state.json.corrupt-<UTC time> (rundir.MoveAside,
+// the same as `run --force`), keeping it for a person to read.
 func (c *StateCheck) Fix(ctx context.Context) (string, error) {
 	path := c.Dir.State()
 	if _, err := rundir.ReadState(path); !errors.Is(err, rundir.ErrCorruptState) {
 		return "", nil
 	}
-	dst := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-	if err := os.Rename(path, dst); err != nil {
-		return "", fmt.Errorf("move corrupt %s aside: %w", path, err)
+	dst, err := rundir.MoveAside(path, time.Now())
+	if err != nil {
+		return "", err
 	}
 	return "moved corrupt state.json to " + dst, nil
 }

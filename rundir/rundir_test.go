@@ -2,6 +2,7 @@ package rundir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,43 +37,73 @@ func TestStateRoundTripAndCorruption(t *testing.T) {
 	}
 }
 
+// runs.jsonl survives a crash mid-append: the next record starts on a fresh line, and
+// readers skip the torn line (naming it) and read every other record.
 func TestRecords(t *testing.T) {
+	const torn = `{"run_id":"x","attem`
+	glued := `{"run_id":"x","attempt":3,"class":"cuda_oom","decision":"restart"}`
 	cases := []struct {
-		name    string
-		tail    string
-		want    int
-		wantErr string
+		name string
+		tail string // written raw after two good records
+		then bool   // append record 3 with AppendRecord after the tail
+		want int
+		torn []int
 	}{
-		{"clean", "", 2, ""},
-		{"torn last line after a crash", `{"run_id":"x","attem`, 2, ""},
-		{"bad line in the middle", "garbage\n" + `{"run_id":"x","attempt":3}` + "\n", 2, "line 3"},
+		{"clean", "", false, 2, nil},
+		{"torn last line after a crash", torn, false, 2, []int{3}},
+		{"append after a torn last line starts a fresh line", torn, true, 3, []int{3}},
+		{"record glued onto a torn line by an old writer", torn + glued + "\n", false, 3, []int{3}},
+		{"bad line in the middle", "garbage\n" + glued + "\n", false, 3, []int{3}},
+		{"two torn lines", "garbage\n" + glued + "\n" + torn, true, 4, []int{3, 5}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := New(t.TempDir())
-			if recs, err := ReadRecords(d.Runs()); err != nil || recs != nil {
-				t.Fatalf("missing runs.jsonl: %v %v, want nothing", recs, err)
+			if recs, tr, err := ReadRecords(d.Runs()); err != nil || recs != nil || tr.Warning() != "" {
+				t.Fatalf("missing runs.jsonl: %v %v %q, want nothing", recs, err, tr.Warning())
 			}
 			for i := 1; i <= 2; i++ {
 				if err := AppendRecord(d.Runs(), Record{RunID: "x", Attempt: i, Class: "cuda_oom", Decision: DecisionRestart}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			f, _ := os.OpenFile(d.Runs(), os.O_APPEND|os.O_WRONLY, 0)
+			f, err := os.OpenFile(d.Runs(), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			f.WriteString(tc.tail)
 			f.Close()
-			recs, err := ReadRecords(d.Runs())
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one naming %q", err, tc.wantErr)
+			if tc.then {
+				if err := AppendRecord(d.Runs(), Record{RunID: "x", Attempt: 9, Class: "hang", Decision: DecisionDone}); err != nil {
+					t.Fatal(err)
 				}
-				return
 			}
+			recs, tr, err := ReadRecords(d.Runs())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(recs) != tc.want || recs[1].Attempt != 2 || recs[0].Class != "cuda_oom" {
-				t.Fatalf("records %+v", recs)
+				t.Fatalf("records %+v, want %d", recs, tc.want)
+			}
+			if tc.then {
+				if recs[len(recs)-1].Attempt != 9 || recs[len(recs)-1].Class != "hang" {
+					t.Fatalf("the record appended after the torn line was lost: %+v", recs[len(recs)-1])
+				}
+				b, _ := os.ReadFile(d.Runs())
+				lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+				if last := lines[len(lines)-1]; !strings.HasPrefix(last, `{"run_id":"x","attempt":9,`) {
+					t.Fatalf("the appended record does not start a line of its own: %q", last)
+				}
+			}
+			if fmt.Sprint(tr.Lines) != fmt.Sprint(tc.torn) {
+				t.Fatalf("torn lines %v, want %v", tr.Lines, tc.torn)
+			}
+			w := tr.Warning()
+			if len(tc.torn) == 0 && w != "" {
+				t.Fatalf("warning %q for a clean file", w)
+			}
+			if len(tc.torn) > 0 && (!strings.Contains(w, d.Runs()) || !strings.Contains(w, fmt.Sprint(tc.torn[0]))) {
+				t.Fatalf("warning %q does not name the file and line %d", w, tc.torn[0])
 			}
 		})
 	}

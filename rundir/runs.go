@@ -2,11 +2,14 @@ package rundir
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,17 +76,40 @@ type Record struct {
 }
 
 // AppendRecord appends one record to runs.jsonl as a single write, so that a crash of
-// the supervisor leaves at worst one truncated last line.
+// the supervisor leaves at worst one truncated line. The record always starts on a
+// line of its own: when the file does not end in a newline (a torn line left by a
+// crash mid-append), one is written first, so the torn line cannot swallow this
+// record. A write that fails (a full disk) is cut back off, leaving the file as it was.
 func AppendRecord(path string, r Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode run record: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("append %s: %w", path, err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("append %s: %w", path, err)
+	}
+	line := make([]byte, 0, len(b)+2)
+	if size > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err != nil {
+			f.Close()
+			return fmt.Errorf("append %s: read its last byte: %w", path, err)
+		}
+		if last[0] != '\n' {
+			line = append(line, '\n')
+		}
+	}
+	line = append(append(line, b...), '\n')
+	if _, err := f.Write(line); err != nil {
+		// A short write before ENOSPC leaves part of the record: cut it off, so
+		// that the retry does not follow a torn line.
+		_ = f.Truncate(size)
 		f.Close()
 		return fmt.Errorf("append %s: %w", path, err)
 	}
@@ -94,38 +120,87 @@ func AppendRecord(path string, r Record) error {
 	return f.Close()
 }
 
+// Torn lists the lines of runs.jsonl that ReadRecords skipped because they do not
+// parse: records cut short by a crash of the supervisor mid-append.
+type Torn struct {
+	Path  string
+	Lines []int // 1-based
+}
+
+// Warning is one line for a person naming the file and the skipped lines, "" when
+// nothing was skipped.
+func (t Torn) Warning() string {
+	switch len(t.Lines) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("%s line %d: skipped a torn record (cut short by a crash mid-write); the other records are read", t.Path, t.Lines[0])
+	}
+	ns := make([]string, len(t.Lines))
+	for i, n := range t.Lines {
+		ns[i] = strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%s lines %s: skipped %d torn records (cut short by a crash mid-write); the other records are read", t.Path, strings.Join(ns, ", "), len(t.Lines))
+}
+
+// recordStart begins every encoded Record (run_id is its first field). Inside a JSON
+// string the quotes would be escaped, so it marks where a record glued onto a torn
+// line (by a writer without the fresh-line rule) begins.
+var recordStart = []byte(`{"run_id":`)
+
 // ReadRecords reads every record of runs.jsonl. A missing file is no records and no
-// error. A last line cut short by a crash is skipped; any other bad line is an error
-// that names the line.
-func ReadRecords(path string) ([]Record, error) {
+// error. A line that does not parse, anywhere in the file, is skipped and listed in
+// Torn, so one crash mid-append does not hide the whole history; a whole record glued
+// onto the end of a torn line is still read. Only a failure to read the file is an
+// error.
+func ReadRecords(path string) ([]Record, Torn, error) {
+	torn := Torn{Path: path}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, torn, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, torn, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
 	var out []Record
 	br := bufio.NewReader(f)
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
+		if len(bytes.TrimSpace(line)) > 0 {
 			var r Record
-			if jerr := json.Unmarshal(line, &r); jerr != nil {
-				if err == io.EOF { // torn last line
-					break
+			if json.Unmarshal(line, &r) == nil {
+				out = append(out, r)
+			} else {
+				torn.Lines = append(torn.Lines, n)
+				if r, ok := gluedRecord(line); ok {
+					out = append(out, r)
 				}
-				return out, fmt.Errorf("%s line %d: %v; move the file aside to start a fresh history", path, n, jerr)
 			}
-			out = append(out, r)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return out, fmt.Errorf("read %s: %w", path, err)
+			return out, torn, fmt.Errorf("read %s: %w", path, err)
 		}
 	}
-	return out, nil
+	return out, torn, nil
+}
+
+// gluedRecord finds a whole record after a torn prefix on a line that does not parse:
+// `{"run_id":"a","atte{"run_id":"a","attempt":2,...}`.
+func gluedRecord(line []byte) (Record, bool) {
+	for i := 1; i < len(line); {
+		j := bytes.Index(line[i:], recordStart)
+		if j < 0 {
+			break
+		}
+		var r Record
+		if json.Unmarshal(line[i+j:], &r) == nil {
+			return r, true
+		}
+		i += j + 1
+	}
+	return Record{}, false
 }

@@ -179,9 +179,7 @@ func addRemovals(rec *rundir.Record, res CheckpointResult) {
 }
 
 func (s *supervisor) appendRecord(rec rundir.Record) {
-	if err := rundir.AppendRecord(s.dir.Runs(), rec); err != nil {
-		s.logf("warning: %v", err)
-	}
+	s.w.AppendRecord(rec)
 }
 
 func (s *supervisor) record(res attemptResult) rundir.Record {

@@ -128,9 +128,12 @@ func (s *supervised) waitChild() rundir.State {
 
 func (s *supervised) records() []rundir.Record {
 	s.t.Helper()
-	recs, err := rundir.ReadRecords(s.dir.Runs())
+	recs, torn, err := rundir.ReadRecords(s.dir.Runs())
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	if w := torn.Warning(); w != "" {
+		s.t.Fatalf("the supervisor tore its own record: %s", w)
 	}
 	return recs
 }

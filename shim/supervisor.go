@@ -51,6 +51,7 @@ type supervisor struct {
 	logw   *lumberjack.Logger
 	guard  *guardHandle
 	state  rundir.State
+	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs     *restarter
 
 	bestStep       int64 // highest step any attempt reached
@@ -108,6 +109,12 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if err := s.sweepPrevious(); err != nil {
 		return ExitUsage, &Error{ExitUsage, err}
 	}
+	s.w = rundir.NewWriter(s.dir, func(msg string) { s.logf("%s", msg) })
+	defer func() {
+		if err := s.w.Close(); err != nil {
+			s.logf("warning: %v", err)
+		}
+	}()
 
 	s.runID = newRunID()
 	if s.self, err = proc.Self(); err != nil {
@@ -207,9 +214,9 @@ func (s *supervisor) sweepPrevious() error {
 		if !s.o.Force {
 			return err
 		}
-		aside := s.dir.State() + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
-		if rerr := os.Rename(s.dir.State(), aside); rerr != nil {
-			return fmt.Errorf("move corrupt state aside: %w", rerr)
+		aside, rerr := rundir.MoveAside(s.dir.State(), time.Now())
+		if rerr != nil {
+			return fmt.Errorf("--force: %w", rerr)
 		}
 		s.logf("--force: moved the corrupt state.json aside to %s", filepath.Base(aside))
 		return nil
@@ -267,9 +274,7 @@ func (s *supervisor) finish() {
 
 func (s *supervisor) writeState() {
 	s.state.LogWriteErrors = s.log.failuresOrZero()
-	if err := rundir.WriteState(s.dir.State(), s.state); err != nil {
-		s.logf("warning: %v", err)
-	}
+	s.w.WriteState(s.state)
 }
 
 func (s *supervisor) publish(e observe.Event) {
