@@ -55,6 +55,11 @@ type Options struct {
 	StartupTimeout time.Duration
 	ProgressRegex  *regexp.Regexp
 	HeartbeatFile  string
+	// After the job's last process is gone, its output is read until every writer has
+	// closed it, or until nothing came for OutputDrainIdle [1s], or for OutputDrainMax
+	// [5s] in all: a process that escaped the job may hold the pipe forever.
+	OutputDrainIdle time.Duration
+	OutputDrainMax  time.Duration
 
 	Policy    Policy
 	ResumeArg string
@@ -94,5 +99,11 @@ func (o *Options) Defaults() {
 	}
 	if o.AbortGrace == 0 {
 		o.AbortGrace = 5 * time.Second
+	}
+	if o.OutputDrainIdle == 0 {
+		o.OutputDrainIdle = time.Second
+	}
+	if o.OutputDrainMax == 0 {
+		o.OutputDrainMax = 5 * time.Second
 	}
 }
