@@ -59,6 +59,8 @@ type testOptions struct {
 	StartupTimeout             time.Duration
 	ProgressRegex              string
 	HeartbeatFile              string
+	OutputDrainIdle            time.Duration
+	OutputDrainMax             time.Duration
 	BackoffInitial             time.Duration
 	BackoffMax                 time.Duration
 	MaxRestartsInWindow        int
@@ -71,15 +73,17 @@ type testOptions struct {
 
 func (t testOptions) options() Options {
 	o := Options{
-		StateDir:       t.StateDir,
-		Pty:            PtyMode(t.Pty),
-		StopTimeout:    t.StopTimeout,
-		AbortGrace:     t.AbortGrace,
-		StallTimeout:   t.StallTimeout,
-		StartupTimeout: t.StartupTimeout,
-		HeartbeatFile:  t.HeartbeatFile,
-		LogMaxSizeMB:   t.LogMaxSizeMB,
-		Force:          t.Force,
+		StateDir:        t.StateDir,
+		Pty:             PtyMode(t.Pty),
+		StopTimeout:     t.StopTimeout,
+		AbortGrace:      t.AbortGrace,
+		StallTimeout:    t.StallTimeout,
+		StartupTimeout:  t.StartupTimeout,
+		HeartbeatFile:   t.HeartbeatFile,
+		OutputDrainIdle: t.OutputDrainIdle,
+		OutputDrainMax:  t.OutputDrainMax,
+		LogMaxSizeMB:    t.LogMaxSizeMB,
+		Force:           t.Force,
 		Policy: Policy{
 			BackoffInitial:             t.BackoffInitial,
 			BackoffMax:                 t.BackoffMax,

@@ -313,6 +313,10 @@ func isTerminal(f *os.File) bool {
 	return f != nil && isatty(int(f.Fd()))
 }
 
+// stopDrainIdle is the drain's silence limit once a stop was asked for: output that is
+// already in the pipe is read at once, so this only bounds the wait for a holder.
+const stopDrainIdle = 250 * time.Millisecond
+
 // drainOutput reads the job's last output once its processes are gone, then closes
 // the pipes or the pty. A process that escaped the sweep and still holds them costs at
 // most OutputDrainIdle of silence or OutputDrainMax in all, and a stop signal ends the
@@ -322,7 +326,12 @@ func (s *supervisor) drainOutput(ctx context.Context, t *tee, c *child, pumpsDon
 	for _, o := range c.outs {
 		files = append(files, o.r)
 	}
-	t.drain(files, s.o.OutputDrainIdle, time.Now().Add(s.o.OutputDrainMax))
+	idle := s.o.OutputDrainIdle
+	if res.stopSig != 0 {
+		// The user is waiting for us to stop: take what is there, wait for no one.
+		idle = min(idle, stopDrainIdle)
+	}
+	t.drain(files, idle, time.Now().Add(s.o.OutputDrainMax))
 	cut := false
 	stop := func(why string) {
 		if !cut {
@@ -331,11 +340,13 @@ func (s *supervisor) drainOutput(ctx context.Context, t *tee, c *child, pumpsDon
 			t.cutDrain(files)
 		}
 	}
+	ctxDone := ctx.Done()
 	for done := false; !done; {
 		select {
 		case <-pumpsDone:
 			done = true
-		case <-ctx.Done():
+		case <-ctxDone:
+			ctxDone = nil
 			if res.stopSig == 0 {
 				res.stopSig = syscall.SIGTERM
 			}
@@ -356,7 +367,7 @@ func (s *supervisor) drainOutput(ctx context.Context, t *tee, c *child, pumpsDon
 		f.Close()
 	}
 	if n := t.cutShort.Load(); n > 0 && !cut {
-		s.logf("a process outside the job still holds its output (%d stream(s)); stopped reading after %s of silence or %s in all", n, s.o.OutputDrainIdle, s.o.OutputDrainMax)
+		s.logf("a process outside the job still holds its output (%d stream(s)); stopped reading after %s of silence or %s in all", n, idle, s.o.OutputDrainMax)
 	}
 }
 
