@@ -235,7 +235,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 		t.segments = LineObserverFunc(s.observeProgress)
 	}
 	oomBefore := oomKills()
-	dropsBefore := s.flushTerminals()
+	dropsBefore := s.terminalDrops()
 
 	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.outTerm, stderr: s.errTerm}, s.reaper)
 	if err != nil {
@@ -432,7 +432,7 @@ wait:
 	// Output: whatever the job wrote before it died is in the pipes or the pty.
 	s.drainOutput(ctx, t, c, pumpsDone, &res)
 	if res.termDrops = s.flushTerminals() - dropsBefore; res.termDrops > 0 {
-		s.logf("the terminal did not keep up: %d bytes of the job's output were not shown there; the log has all of it: %s", res.termDrops, s.dir.TrainLog())
+		s.logf("the terminal did not keep up: %d bytes of the job's output were not shown there; they are in the log, %s", res.termDrops, s.dir.TrainLog())
 	}
 	res.end = time.Now()
 	t.mu.Lock()

@@ -292,3 +292,34 @@ func TestPtyWriterKilledAfterWritingLosesNoLine(t *testing.T) {
 		})
 	}
 }
+
+// What the job wrote before it ended is read to the end whatever the drain's limits:
+// here the terminal stops, the job's last megabyte waits in the pipe while the pump
+// waits out the terminal's patience, and the drain allows 1 ms. Only output that comes
+// after the job's end is held to the limits.
+func TestDrainLimitsNeverCutTheJobsOwnOutput(t *testing.T) {
+	// About 4.6 MiB: more than the terminal queue and our stdout's pipe hold, less
+	// than that plus the job's 1 MiB pipe, so the writer finishes while the pump waits.
+	const n = 53000
+	const pad = " padding padding padding padding padding padding padding padding padding"
+	work := t.TempDir()
+	out, read := stuckStdout(t)
+	to := testOptions{StateDir: filepath.Join(work, ".trainwrap"), OutputDrainIdle: time.Millisecond, OutputDrainMax: time.Millisecond, LogMaxSizeMB: 1024}
+	s := startSupervisorTo(t, work, to, out, "seq", "-f", "line %g"+pad, "1", strconv.Itoa(n))
+	out.Close()
+	if code := s.wait(120 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
+	}
+	var lines []string
+	for _, l := range logLines(t, s.log(), 1) {
+		c, ok := strings.CutSuffix(l, pad)
+		if !ok {
+			c = l + " (padding lost)"
+		}
+		lines = append(lines, c)
+	}
+	if err := checkNumbered(lines, "line ", n); err != nil {
+		t.Fatalf("log: %v\n%s", err, s.stderr.String())
+	}
+	read()
+}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LineObserver receives every line of the job's output, without its newline. The
@@ -61,7 +63,8 @@ type tee struct {
 	drainCut   bool // stop now: the user asked to stop
 	drainIdle  time.Duration
 	drainUntil time.Time
-	cutShort   atomic.Int32 // streams still open when the drain ended
+	owed       map[io.Reader]int // bytes each stream held when the job ended
+	cutShort   atomic.Int32      // streams still open when the drain ended
 }
 
 func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
@@ -92,6 +95,10 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 			break
 		}
 		n, err := r.Read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			n, err = lastRead(r, buf)
+		}
+		t.afterRead(r, n)
 		if n > 0 {
 			t.lastOutput.Store(time.Now().UnixNano())
 			chunk := buf[:n]
@@ -127,6 +134,30 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	t.mu.Unlock()
 }
 
+// lastRead is one non-blocking read after a drain deadline: the poller reports an
+// expired deadline without looking at the descriptor, so a stream whose writers have
+// all gone since would pass for one that is still held. It returns io.EOF for the end,
+// and os.ErrDeadlineExceeded, with what it read, when a holder is still there.
+func lastRead(r io.Reader, buf []byte) (int, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0, os.ErrDeadlineExceeded
+	}
+	var n int
+	var rerr error
+	if err := control(f, func(fd int) { n, rerr = unix.Read(fd, buf) }); err != nil {
+		return 0, os.ErrDeadlineExceeded
+	}
+	switch {
+	case rerr == nil && n == 0, errors.Is(rerr, unix.EIO):
+		return 0, io.EOF
+	case rerr == nil:
+		return n, os.ErrDeadlineExceeded
+	default:
+		return 0, os.ErrDeadlineExceeded
+	}
+}
+
 // beforeRead renews r's read deadline while draining: the drain measures the time
 // the source has been silent, not the time the log took, so a slow log never cuts off
 // output that is already waiting. It returns false when the drain was cut.
@@ -141,12 +172,29 @@ func (t *tee) beforeRead(r io.Reader) bool {
 		return false
 	}
 	if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok {
-		_ = d.SetReadDeadline(t.drainDeadline())
+		_ = d.SetReadDeadline(t.drainDeadline(t.owed[r] > 0))
 	}
 	return true
 }
 
-func (t *tee) drainDeadline() time.Time {
+// afterRead counts n bytes off what r owes from before the job's end.
+func (t *tee) afterRead(r io.Reader, n int) {
+	t.dmu.Lock()
+	if t.draining && t.owed[r] > 0 {
+		t.owed[r] -= n
+	}
+	t.dmu.Unlock()
+}
+
+// drainDeadline is the next read's deadline. Bytes the job wrote before it ended are
+// read whatever the time (owed: they are in the kernel's buffer already, so the reads
+// do not wait, and only a slow log or terminal could make them late); only what comes
+// after is held to OutputDrainMax.
+func (t *tee) drainDeadline(owed bool) time.Time {
+	if owed {
+		// A safety net only: these reads find their bytes waiting.
+		return time.Now().Add(max(t.drainIdle, time.Second))
+	}
 	d := time.Now().Add(t.drainIdle)
 	if d.After(t.drainUntil) {
 		d = t.drainUntil
@@ -163,8 +211,14 @@ func (t *tee) drain(files []*os.File, idle time.Duration, until time.Time) {
 	t.dmu.Lock()
 	defer t.dmu.Unlock()
 	t.draining, t.drainIdle, t.drainUntil = true, idle, until
+	t.owed = make(map[io.Reader]int, len(files))
 	for _, f := range files {
-		_ = f.SetReadDeadline(t.drainDeadline())
+		var n int
+		// TIOCINQ (FIONREAD, for a pipe as for a pty master): what waits in the pipe or the line
+		// discipline now. Unknown is zero: then only the deadlines apply.
+		_ = control(f, func(fd int) { n, _ = unix.IoctlGetInt(fd, unix.TIOCINQ) })
+		t.owed[f] = n
+		_ = f.SetReadDeadline(t.drainDeadline(n > 0))
 	}
 }
 
@@ -374,7 +428,20 @@ func (s *supervisor) drainOutput(ctx context.Context, t *tee, c *child, pumpsDon
 // flushTerminals waits for the terminal copies to catch up, within termPatience of
 // no progress, and returns the bytes they dropped since the run began.
 func (s *supervisor) flushTerminals() int64 {
-	return s.outTerm.flush() + s.errTerm.flush()
+	s.outTerm.flush()
+	s.errTerm.flush()
+	return s.terminalDrops()
+}
+
+// terminalDrops is the number of bytes the terminal copies dropped since the run began.
+func (s *supervisor) terminalDrops() int64 {
+	var n int64
+	for _, tw := range []*termWriter{s.outTerm, s.errTerm} {
+		if tw != nil {
+			n += tw.dropped.Load()
+		}
+	}
+	return n
 }
 
 // stderr is where trainwrap's own messages go: through the same queue as the job's

@@ -152,11 +152,10 @@ func (tw *termWriter) run() {
 }
 
 // flush waits until the queue is written, or until the terminal has taken nothing for
-// termPatience; what is still queued then is dropped and counted. It returns the
-// number of bytes dropped since the run began.
-func (tw *termWriter) flush() int64 {
+// termPatience; what is still queued then is dropped and counted.
+func (tw *termWriter) flush() {
 	if tw == nil {
-		return 0
+		return
 	}
 	tw.mu.Lock()
 	for tw.n > 0 && !tw.failed {
@@ -179,7 +178,6 @@ func (tw *termWriter) flush() int64 {
 		tw.mu.Lock()
 	}
 	tw.mu.Unlock()
-	return tw.dropped.Load()
 }
 
 // close flushes and then lets the writing goroutine end once its queue is empty. A
