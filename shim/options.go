@@ -55,9 +55,10 @@ type Options struct {
 	StartupTimeout time.Duration
 	ProgressRegex  *regexp.Regexp
 	HeartbeatFile  string
-	// After the job's last process is gone, its output is read until every writer has
-	// closed it, or until nothing came for OutputDrainIdle [1s], or for OutputDrainMax
-	// [5s] in all: a process that escaped the job may hold the pipe forever.
+	// After the job's last process is gone, what it wrote is read to the end; then
+	// reading goes on until every writer has closed the pipes or pty, or nothing came
+	// for OutputDrainIdle [1s], or OutputDrainMax [5s] has passed: a process that
+	// escaped the job may hold them forever.
 	OutputDrainIdle time.Duration
 	OutputDrainMax  time.Duration
 
