@@ -54,12 +54,10 @@ type Record struct {
 	BytesFreed      int64      `json:"bytes_freed,omitempty"`
 	Lines           int64      `json:"lines"`
 	LogWriteErrors  int64      `json:"log_write_errors,omitempty"`
-	// TerminalDropped is how many bytes of the job's output never reached trainwrap's
-	// stdout or stderr because nobody read them; the log has them all.
-	TerminalDropped int64  `json:"terminal_dropped,omitempty"`
-	Decision        string `json:"decision"`
-	Reason          string `json:"reason,omitempty"`
-	BackoffMS       int64  `json:"backoff_ms,omitempty"`
+	TerminalDropped int64      `json:"terminal_dropped,omitempty"` // output bytes nobody read from our stdout/stderr; all are in the log
+	Decision        string     `json:"decision"`
+	Reason          string     `json:"reason,omitempty"`
+	BackoffMS       int64      `json:"backoff_ms,omitempty"`
 }
 
 // AppendRecord appends one record to runs.jsonl as a single write, so that a crash of

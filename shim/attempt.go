@@ -172,25 +172,25 @@ func (s *supervisor) appendRecord(rec rundir.Record) {
 
 func (s *supervisor) record(res attemptResult) rundir.Record {
 	rec := rundir.Record{
-		RunID:           s.runID,
-		Attempt:         s.state.Attempt,
-		Command:         s.o.Command,
-		PID:             res.pid,
-		Start:           res.start,
-		End:             res.end,
-		DurationS:       res.end.Sub(res.start).Seconds(),
-		Class:           string(res.verdict.Class),
-		Suggestion:      res.verdict.Suggestion,
-		Retryable:       res.verdict.Retryable,
-		ClassExitCode:   res.verdict.ExitCode,
-		Rank:            res.verdict.Rank,
-		StepStart:       res.stepStart,
-		StepEnd:         res.stepEnd,
-		ResumedFrom:     s.state.ResumeFrom,
-		Lines:           res.lines,
-		LogWriteErrors:  s.log.failuresOrZero(),
-		TerminalDropped: res.termDrops,
+		RunID:          s.runID,
+		Attempt:        s.state.Attempt,
+		Command:        s.o.Command,
+		PID:            res.pid,
+		Start:          res.start,
+		End:            res.end,
+		DurationS:      res.end.Sub(res.start).Seconds(),
+		Class:          string(res.verdict.Class),
+		Suggestion:     res.verdict.Suggestion,
+		Retryable:      res.verdict.Retryable,
+		ClassExitCode:  res.verdict.ExitCode,
+		Rank:           res.verdict.Rank,
+		StepStart:      res.stepStart,
+		StepEnd:        res.stepEnd,
+		ResumedFrom:    s.state.ResumeFrom,
+		Lines:          res.lines,
+		LogWriteErrors: s.log.failuresOrZero(),
 	}
+	rec.TerminalDropped = res.termDrops
 	for _, e := range res.verdict.Evidence {
 		rec.Evidence = append(rec.Evidence, rundir.Evidence{Line: e.Line, Text: e.Text})
 	}

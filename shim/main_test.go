@@ -73,17 +73,15 @@ type testOptions struct {
 
 func (t testOptions) options() Options {
 	o := Options{
-		StateDir:        t.StateDir,
-		Pty:             PtyMode(t.Pty),
-		StopTimeout:     t.StopTimeout,
-		AbortGrace:      t.AbortGrace,
-		StallTimeout:    t.StallTimeout,
-		StartupTimeout:  t.StartupTimeout,
-		HeartbeatFile:   t.HeartbeatFile,
-		OutputDrainIdle: t.OutputDrainIdle,
-		OutputDrainMax:  t.OutputDrainMax,
-		LogMaxSizeMB:    t.LogMaxSizeMB,
-		Force:           t.Force,
+		StateDir:       t.StateDir,
+		Pty:            PtyMode(t.Pty),
+		StopTimeout:    t.StopTimeout,
+		AbortGrace:     t.AbortGrace,
+		StallTimeout:   t.StallTimeout,
+		StartupTimeout: t.StartupTimeout,
+		HeartbeatFile:  t.HeartbeatFile,
+		LogMaxSizeMB:   t.LogMaxSizeMB,
+		Force:          t.Force,
 		Policy: Policy{
 			BackoffInitial:             t.BackoffInitial,
 			BackoffMax:                 t.BackoffMax,
@@ -94,6 +92,7 @@ func (t testOptions) options() Options {
 			MaxRestarts:                t.MaxRestarts,
 		},
 	}
+	o.OutputDrainIdle, o.OutputDrainMax = t.OutputDrainIdle, t.OutputDrainMax
 	if t.ProgressRegex != "" {
 		o.ProgressRegex = regexp.MustCompile(t.ProgressRegex)
 	}
