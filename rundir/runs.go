@@ -67,6 +67,7 @@ type Record struct {
 	BytesFreed      int64      `json:"bytes_freed,omitempty"`
 	Lines           int64      `json:"lines"`
 	LogWriteErrors  int64      `json:"log_write_errors,omitempty"`
+	TerminalDropped int64      `json:"terminal_dropped,omitempty"` // output bytes nobody read from our stdout/stderr; all are in the log
 	Decision        string     `json:"decision"`
 	Reason          string     `json:"reason,omitempty"`
 	BackoffMS       int64      `json:"backoff_ms,omitempty"`

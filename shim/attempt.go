@@ -28,6 +28,7 @@ type attemptResult struct {
 	stepStart  int64
 	stepEnd    int64
 	lines      int64
+	termDrops  int64 // bytes the terminal copy dropped during this attempt
 }
 
 // loop runs attempts until the job succeeds, is stopped, or the policy gives up.
@@ -202,6 +203,7 @@ func (s *supervisor) record(res attemptResult) rundir.Record {
 		Lines:          res.lines,
 		LogWriteErrors: s.log.failuresOrZero(),
 	}
+	rec.TerminalDropped = res.termDrops
 	for _, e := range res.verdict.Evidence {
 		rec.Evidence = append(rec.Evidence, rundir.Evidence{Line: e.Line, Text: e.Text})
 	}
@@ -250,8 +252,9 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 		t.segments = LineObserverFunc(s.observeProgress)
 	}
 	oomBefore := oomKills()
+	dropsBefore := s.terminalDrops()
 
-	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr}, s.reaper)
+	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.outTerm, stderr: s.errTerm}, s.reaper)
 	if err != nil {
 		res.end = time.Now()
 		res.exit = exitInfo{err: err, at: res.end}
@@ -443,18 +446,10 @@ wait:
 	}
 	s.reaper.reap()
 
-	// Output: whatever the job wrote before it died is in the pipes; a process outside
-	// our reach that still holds them must not hold up the verdict for long.
-	select {
-	case <-pumpsDone:
-	case <-time.After(2 * time.Second):
-		for _, o := range c.outs {
-			o.r.Close()
-		}
-		<-pumpsDone
-	}
-	for _, o := range c.outs {
-		o.r.Close()
+	// Output: whatever the job wrote before it died is in the pipes or the pty.
+	s.drainOutput(ctx, t, c, pumpsDone, &res)
+	if res.termDrops = s.flushTerminals() - dropsBefore; res.termDrops > 0 {
+		s.logf("the terminal did not keep up: %d bytes of the job's output were not shown there; they are in the log, %s", res.termDrops, s.dir.TrainLog())
 	}
 	res.end = time.Now()
 	t.mu.Lock()

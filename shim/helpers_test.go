@@ -43,6 +43,13 @@ func startSupervisor(t *testing.T, to testOptions, command ...string) *supervise
 
 func startSupervisorIn(t *testing.T, work string, to testOptions, command ...string) *supervised {
 	t.Helper()
+	return startSupervisorTo(t, work, to, nil, command...)
+}
+
+// startSupervisorTo is startSupervisorIn with the supervisor's stdout on stdout
+// instead of s.stdout, when stdout is not nil: a pipe the test never reads, say.
+func startSupervisorTo(t *testing.T, work string, to testOptions, stdout *os.File, command ...string) *supervised {
+	t.Helper()
 	b, err := json.Marshal(to)
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +63,9 @@ func startSupervisorIn(t *testing.T, work string, to testOptions, command ...str
 	s.cmd.Dir = work
 	s.cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(b))
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if stdout != nil {
+		s.cmd.Stdout = stdout
+	}
 	// Its own group, so a signal test cannot hit the test binary.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {

@@ -59,6 +59,8 @@ type testOptions struct {
 	StartupTimeout             time.Duration
 	ProgressRegex              string
 	HeartbeatFile              string
+	OutputDrainIdle            time.Duration
+	OutputDrainMax             time.Duration
 	BackoffInitial             time.Duration
 	BackoffMax                 time.Duration
 	MaxRestartsInWindow        int
@@ -90,6 +92,7 @@ func (t testOptions) options() Options {
 			MaxRestarts:                t.MaxRestarts,
 		},
 	}
+	o.OutputDrainIdle, o.OutputDrainMax = t.OutputDrainIdle, t.OutputDrainMax
 	if t.ProgressRegex != "" {
 		o.ProgressRegex = regexp.MustCompile(t.ProgressRegex)
 	}

@@ -59,6 +59,12 @@ type Options struct {
 	StartupTimeout time.Duration
 	ProgressRegex  *regexp.Regexp
 	HeartbeatFile  string
+	// After the job's last process is gone, what it wrote is read to the end; then
+	// reading goes on until every writer has closed the pipes or pty, or nothing came
+	// for OutputDrainIdle [1s], or OutputDrainMax [5s] has passed: a process that
+	// escaped the job may hold them forever.
+	OutputDrainIdle time.Duration
+	OutputDrainMax  time.Duration
 
 	Policy    Policy
 	ResumeArg string
@@ -98,5 +104,11 @@ func (o *Options) Defaults() {
 	}
 	if o.AbortGrace == 0 {
 		o.AbortGrace = 5 * time.Second
+	}
+	if o.OutputDrainIdle == 0 {
+		o.OutputDrainIdle = time.Second
+	}
+	if o.OutputDrainMax == 0 {
+		o.OutputDrainMax = 5 * time.Second
 	}
 }

@@ -2,13 +2,18 @@ package shim
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LineObserver receives every line of the job's output, without its newline. The
@@ -51,6 +56,15 @@ type tee struct {
 	lines    int64
 
 	lastOutput atomic.Int64 // unix nanos of the last byte read
+
+	// After the job's end the pumps read on only while output keeps coming; see drain.
+	dmu        sync.Mutex
+	draining   bool
+	drainCut   bool // stop now: the user asked to stop
+	drainIdle  time.Duration
+	drainUntil time.Time
+	owed       map[io.Reader]int // bytes each stream held when the job ended
+	cutShort   atomic.Int32      // streams still open when the drain ended
 }
 
 func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
@@ -69,23 +83,25 @@ type stream struct {
 	trunc  bool
 }
 
-// pump copies r to dst and the log until r ends. Errors writing dst (our stdout went
-// away) do not stop the copy into the log.
+// pump copies r to the log, the observers and dst until r ends, or until the drain
+// after the job's end gives up on it. The log comes first: dst is a termWriter, which
+// may drop but never holds the log back for long.
 func (t *tee) pump(r io.Reader, dst io.Writer) {
 	var st stream
 	buf := make([]byte, readBufSize)
 	var tsBuf [64]byte
-	dstOK := dst != nil
 	for {
+		if !t.beforeRead(r) {
+			break
+		}
 		n, err := r.Read(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			n, err = lastRead(r, buf)
+		}
+		t.afterRead(r, n)
 		if n > 0 {
 			t.lastOutput.Store(time.Now().UnixNano())
 			chunk := buf[:n]
-			if dstOK {
-				if _, werr := dst.Write(chunk); werr != nil {
-					dstOK = false
-				}
-			}
 			prefix := time.Now().UTC().AppendFormat(tsBuf[:0], "2006-01-02T15:04:05.000Z07:00")
 			t.mu.Lock()
 			t.consume(&st, chunk, prefix)
@@ -96,8 +112,16 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 				t.flush()
 			}
 			t.mu.Unlock()
+			if dst != nil {
+				dst.Write(chunk)
+			}
 		}
 		if err != nil {
+			// EOF on a pipe, EIO on a pty master: every writer is gone and every
+			// byte they wrote has been read. A deadline: the drain gave up.
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.cutShort.Add(1)
+			}
 			break
 		}
 	}
@@ -108,6 +132,104 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	}
 	t.flush()
 	t.mu.Unlock()
+}
+
+// lastRead is one non-blocking read after a drain deadline: the poller reports an
+// expired deadline without looking at the descriptor, so a stream whose writers have
+// all gone since would pass for one that is still held. It returns io.EOF for the end,
+// and os.ErrDeadlineExceeded, with what it read, when a holder is still there.
+func lastRead(r io.Reader, buf []byte) (int, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0, os.ErrDeadlineExceeded
+	}
+	var n int
+	var rerr error
+	if err := control(f, func(fd int) { n, rerr = unix.Read(fd, buf) }); err != nil {
+		return 0, os.ErrDeadlineExceeded
+	}
+	switch {
+	case rerr == nil && n == 0, errors.Is(rerr, unix.EIO):
+		return 0, io.EOF
+	case rerr == nil:
+		return n, os.ErrDeadlineExceeded
+	default:
+		return 0, os.ErrDeadlineExceeded
+	}
+}
+
+// beforeRead renews r's read deadline while draining: the drain measures the time
+// the source has been silent, not the time the log took, so a slow log never cuts off
+// output that is already waiting. It returns false when the drain was cut.
+func (t *tee) beforeRead(r io.Reader) bool {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	if !t.draining {
+		return true
+	}
+	if t.drainCut {
+		t.cutShort.Add(1)
+		return false
+	}
+	if d, ok := r.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(t.drainDeadline(t.owed[r] > 0))
+	}
+	return true
+}
+
+// afterRead counts n bytes off what r owes from before the job's end.
+func (t *tee) afterRead(r io.Reader, n int) {
+	t.dmu.Lock()
+	if t.draining && t.owed[r] > 0 {
+		t.owed[r] -= n
+	}
+	t.dmu.Unlock()
+}
+
+// drainDeadline is the next read's deadline. Bytes the job wrote before it ended are
+// read whatever the time (owed: they are in the kernel's buffer already, so the reads
+// do not wait, and only a slow log or terminal could make them late); only what comes
+// after is held to OutputDrainMax.
+func (t *tee) drainDeadline(owed bool) time.Time {
+	if owed {
+		// A safety net only: these reads find their bytes waiting.
+		return time.Now().Add(max(t.drainIdle, time.Second))
+	}
+	d := time.Now().Add(t.drainIdle)
+	if d.After(t.drainUntil) {
+		d = t.drainUntil
+	}
+	return d
+}
+
+// drain tells the pumps that the job is gone: they read what is there and what keeps
+// coming, and stop at EOF (every writer closed), after idle without a byte (a process
+// that escaped the job still holds the pipe or pty but is quiet), or at until (it
+// keeps writing). The files stay in the runtime poller (spawn never calls Fd on them),
+// so a deadline interrupts a read that is already waiting.
+func (t *tee) drain(files []*os.File, idle time.Duration, until time.Time) {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	t.draining, t.drainIdle, t.drainUntil = true, idle, until
+	t.owed = make(map[io.Reader]int, len(files))
+	for _, f := range files {
+		var n int
+		// TIOCINQ (FIONREAD, for a pipe as for a pty master): what waits in the pipe or the line
+		// discipline now. Unknown is zero: then only the deadlines apply.
+		_ = control(f, func(fd int) { n, _ = unix.IoctlGetInt(fd, unix.TIOCINQ) })
+		t.owed[f] = n
+		_ = f.SetReadDeadline(t.drainDeadline(n > 0))
+	}
+}
+
+// cutDrain ends the drain at once: the user asked to stop.
+func (t *tee) cutDrain(files []*os.File) {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	t.drainCut = true
+	for _, f := range files {
+		_ = f.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 func (t *tee) flush() {
@@ -243,4 +365,90 @@ func (l *logSink) Write(p []byte) (int, error) {
 // isTerminal reports whether f is a terminal.
 func isTerminal(f *os.File) bool {
 	return f != nil && isatty(int(f.Fd()))
+}
+
+// stopDrainIdle is the drain's silence limit once a stop was asked for: output that is
+// already in the pipe is read at once, so this only bounds the wait for a holder.
+const stopDrainIdle = 250 * time.Millisecond
+
+// drainOutput reads the job's last output once its processes are gone, then closes
+// the pipes or the pty. A process that escaped the sweep and still holds them costs at
+// most OutputDrainIdle of silence or OutputDrainMax in all, and a stop signal ends the
+// wait at once: nothing here may keep trainwrap from exiting.
+func (s *supervisor) drainOutput(ctx context.Context, t *tee, c *child, pumpsDone <-chan struct{}, res *attemptResult) {
+	files := make([]*os.File, 0, len(c.outs))
+	for _, o := range c.outs {
+		files = append(files, o.r)
+	}
+	idle := s.o.OutputDrainIdle
+	if res.stopSig != 0 {
+		// The user is waiting for us to stop: take what is there, wait for no one.
+		idle = min(idle, stopDrainIdle)
+	}
+	t.drain(files, idle, time.Now().Add(s.o.OutputDrainMax))
+	cut := false
+	stop := func(why string) {
+		if !cut {
+			cut = true
+			s.logf("%s while reading the job's last output: stopping now", why)
+			t.cutDrain(files)
+		}
+	}
+	ctxDone := ctx.Done()
+	for done := false; !done; {
+		select {
+		case <-pumpsDone:
+			done = true
+		case <-ctxDone:
+			ctxDone = nil
+			if res.stopSig == 0 {
+				res.stopSig = syscall.SIGTERM
+			}
+			stop("cancelled")
+		case sig := <-s.sigs:
+			switch ss := sig.(syscall.Signal); ss {
+			case syscall.SIGCHLD:
+				s.reaper.reap()
+			case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
+				if res.stopSig == 0 {
+					res.stopSig = ss
+				}
+				stop("received " + signalName(ss))
+			}
+		}
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	if n := t.cutShort.Load(); n > 0 && !cut {
+		s.logf("a process outside the job still holds its output (%d stream(s)); stopped reading after %s of silence or %s in all", n, idle, s.o.OutputDrainMax)
+	}
+}
+
+// flushTerminals waits for the terminal copies to catch up, within termPatience of
+// no progress, and returns the bytes they dropped since the run began.
+func (s *supervisor) flushTerminals() int64 {
+	s.outTerm.flush()
+	s.errTerm.flush()
+	return s.terminalDrops()
+}
+
+// terminalDrops is the number of bytes the terminal copies dropped since the run began.
+func (s *supervisor) terminalDrops() int64 {
+	var n int64
+	for _, tw := range []*termWriter{s.outTerm, s.errTerm} {
+		if tw != nil {
+			n += tw.dropped.Load()
+		}
+	}
+	return n
+}
+
+// stderr is where trainwrap's own messages go: through the same queue as the job's
+// stderr, so they keep their order and a stuck reader of our stderr cannot stop us.
+func (s *supervisor) stderr() io.Writer {
+	if s.errTerm != nil {
+		return s.errTerm
+	}
+	return s.o.Stderr
 }

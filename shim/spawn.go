@@ -66,14 +66,17 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open pty: %w", err)
 		}
-		if isTerminal(os.Stdin) {
-			_ = pty.InheritSize(os.Stdin, master)
-		} else if isTerminal(os.Stdout) {
-			_ = pty.InheritSize(os.Stdout, master)
+		// pty.Open reached the master through Fd, which leaves it in blocking mode,
+		// out of the runtime poller: a read then ignores deadlines and Close, and a
+		// process that escaped with the slave open would hold the pump forever.
+		if master, err = pollable(master); err != nil {
+			slave.Close()
+			return nil, fmt.Errorf("open pty: %w", err)
 		}
+		c.pty = master
+		c.resize()
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
-		c.pty = master
 		c.outs = []outPipe{{r: master, dst: spec.stdout}}
 		closeAfterStart = []*os.File{slave}
 	} else {
@@ -88,9 +91,11 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 			return nil, fmt.Errorf("pipe: %w", err)
 		}
 		// A larger pipe means fewer wake-ups for both sides when the job prints fast;
-		// pipe-max-size (1 MiB by default) caps it, and failure only costs speed.
-		unix.FcntlInt(or.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-		unix.FcntlInt(er.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		// pipe-max-size (1 MiB by default) caps it, and failure only costs speed. Not
+		// through Fd, which would take the read ends out of the poller (see pollable).
+		for _, r := range []*os.File{or, er} {
+			control(r, func(fd int) { unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20) })
+		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ow, ew
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
@@ -145,17 +150,57 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 	return c, nil
 }
 
-// resize copies our terminal's window size to the child's pty.
+// resize copies our terminal's window size to the child's pty, through the master's
+// SyscallConn: pty.Setsize would call Fd and take the master out of the poller.
 func (c *child) resize() {
 	if c.pty == nil {
 		return
 	}
 	for _, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
-		if isTerminal(f) {
-			_ = pty.InheritSize(f, c.pty)
-			return
+		if !isTerminal(f) {
+			continue
 		}
+		ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+		if err != nil {
+			continue
+		}
+		control(c.pty, func(fd int) { _ = unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws) })
+		return
 	}
+}
+
+// pollable returns f as a file in the runtime poller: a non-blocking duplicate of its
+// descriptor, wrapped by os.NewFile, which polls descriptors that are non-blocking
+// already. Read deadlines then work and Close interrupts a waiting Read. f is closed;
+// O_NONBLOCK is set on f's open file description only, not on the pty slave.
+func pollable(f *os.File) (*os.File, error) {
+	var nfd int
+	var derr error
+	if err := control(f, func(fd int) { nfd, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, fmt.Errorf("set %s non-blocking: %w", f.Name(), err)
+	}
+	nf := os.NewFile(uintptr(nfd), f.Name())
+	f.Close()
+	return nf, nil
+}
+
+// control runs fn on f's descriptor without taking f out of the poller, as Fd would.
+func control(f *os.File, fn func(fd int)) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if err := rc.Control(func(fd uintptr) { fn(int(fd)) }); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return nil
 }
 
 func isatty(fd int) bool {

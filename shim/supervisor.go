@@ -54,6 +54,9 @@ type supervisor struct {
 	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs     *restarter
 
+	// The job's output (and our messages) on the way to our stdout and stderr.
+	outTerm, errTerm *termWriter
+
 	bestStep       int64 // highest step any attempt reached
 	bestCheckpoint int64 // newest complete checkpoint step seen
 	resume         string
@@ -82,11 +85,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Stderr = os.Stderr
 	}
 	s := &supervisor{o: o, dir: rundir.New(o.StateDir), reaper: newReaper(), bestStep: -1, bestCheckpoint: -1}
+	s.outTerm, s.errTerm = newTermWriter(o.Stdout), newTermWriter(o.Stderr)
+	defer s.errTerm.close()
+	defer s.outTerm.close()
 	return s.run(ctx)
 }
 
 func (s *supervisor) logf(format string, args ...any) {
-	fmt.Fprintf(s.o.Stderr, "trainwrap: "+format+"\n", args...)
+	fmt.Fprintf(s.stderr(), "trainwrap: "+format+"\n", args...)
 }
 
 func (s *supervisor) run(ctx context.Context) (int, error) {
@@ -146,7 +152,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		MaxBackups: s.o.LogMaxBackups,
 		Compress:   true,
 	}
-	s.log = &logSink{w: s.logw, stderr: s.o.Stderr}
+	s.log = &logSink{w: s.logw, stderr: s.stderr()}
 	defer s.logw.Close()
 
 	now := time.Now()
