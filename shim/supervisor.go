@@ -52,6 +52,7 @@ type supervisor struct {
 	guard  *guardHandle
 	state  rundir.State
 	rs     *restarter
+	rec    *recovery // smart recovery; nil when off
 
 	bestStep       int64 // highest step any attempt reached
 	bestCheckpoint int64 // newest complete checkpoint step seen
@@ -79,6 +80,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Stderr = os.Stderr
 	}
 	s := &supervisor{o: o, dir: rundir.New(o.StateDir), reaper: newReaper(), bestStep: -1, bestCheckpoint: -1}
+	rec, notes, err := newRecovery(o.Recovery, o.Command, o.WorkDir, o.StateDir)
+	if err != nil {
+		return ExitUsage, &Error{ExitUsage, err}
+	}
+	s.rec = rec
+	for _, n := range notes {
+		s.logf("%s", n)
+	}
 	return s.run(ctx)
 }
 
