@@ -70,10 +70,10 @@ func (s *supervisor) loop(ctx context.Context) int {
 		}
 		rec.Progressed = progressed
 		d := s.rs.decide(Outcome{Start: res.start, End: res.end, Retryable: res.verdict.Retryable, Class: string(res.verdict.Class), Progressed: progressed})
-		d = s.adjust(&rec, res.verdict, d)
 		s.lastClass = string(res.verdict.Class)
 		s.state.LastClass = s.lastClass
 		s.logf("attempt %d: %s", attempt, describeVerdict(res))
+		d = s.adjust(&rec, res.verdict, d)
 		if !d.Restart {
 			rec.Decision, rec.Reason = rundir.DecisionGiveUp, d.Reason
 			s.appendRecord(rec)
