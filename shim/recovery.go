@@ -62,7 +62,7 @@ func newRecovery(o RecoveryOptions, argv []string, workDir, stateDir string) (*r
 		o.MinBatch = 1
 	}
 	r := &recovery{o: o, workDir: workDir, stateDir: stateDir, copies: map[string]string{},
-		userSet: func(k string) bool { _, ok := os.LookupEnv(k); return ok }}
+		userSet: func(k string) bool { return os.Getenv(k) != "" }}
 	var notes []string
 	type spec struct {
 		arg, key, argFlag, keyFlag string
