@@ -57,7 +57,7 @@ type Adjustment struct {
 // cuda_oom: first PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, then the batch
 // halves (gradient accumulation doubles, so the effective batch stays), never below
 // minBatch; below that it gives up. dataloader out of shared memory or file
-// descriptors: the workers halve, down to 0. host_oom: the workers halve first, then
+// descriptors (or for no cause the evidence names): the workers halve, down to 0. host_oom: the workers halve first, then
 // the batch. nccl and timeout: NCCL_DEBUG=INFO and TORCH_NCCL_ASYNC_ERROR_HANDLING=1,
 // so the next log shows the cause. Other classes, and a knob that is unknown or
 // spent, change nothing.
@@ -128,8 +128,12 @@ func Adjust(class classify.Class, evidence []string, cur Tuning, names TuningNam
 	return a
 }
 
-// workerResources reports whether a DataLoader failure is one that fewer workers
-// avoid: shared memory exhausted (a bus error) or file descriptors run out.
+// workerResources reports whether a DataLoader failure may be one that fewer workers
+// avoid: shared memory exhausted (a bus error) or file descriptors run out. The
+// evidence often holds only "exited unexpectedly" (the classifier keeps the
+// DataLoader's summary, not an "[Errno 24] Too many open files" above it), so only a
+// worker that crashed natively (a segfault or abort in its own code) or was
+// terminated from outside rules it out.
 func workerResources(evidence []string) bool {
 	for _, e := range evidence {
 		l := strings.ToLower(e)
@@ -139,5 +143,12 @@ func workerResources(evidence []string) bool {
 			}
 		}
 	}
-	return false
+	for _, e := range evidence {
+		for _, s := range []string{"killed by signal: Segmentation fault", "killed by signal: Aborted", "killed by signal: Terminated"} {
+			if strings.Contains(e, s) {
+				return false
+			}
+		}
+	}
+	return true
 }
