@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,6 +56,16 @@ func (c *StatusCmd) Run(g *Globals) error {
 	fmt.Fprintf(w, "status\t%s\n", status)
 	fmt.Fprintf(w, "supervisor\tpid %d\n", st.Supervisor.PID)
 	fmt.Fprintf(w, "command\t%s\n", strings.Join(st.Command, " "))
+	if len(st.Adjustments) > 0 {
+		// Smart recovery changed the job: what the attempt runs now, and each change.
+		fmt.Fprintf(w, "attempt runs\t%s\n", strings.Join(st.AttemptCommand, " "))
+		if env := envText(st.AttemptEnv); env != "" {
+			fmt.Fprintf(w, "with env\t%s\n", env)
+		}
+		for _, a := range st.Adjustments {
+			fmt.Fprintf(w, "adjusted\tattempt %d: %s (after %s)\n", a.Attempt, a, a.Class)
+		}
+	}
 	fmt.Fprintf(w, "attempt\t%d (restarts %d)\n", st.Attempt, st.Restarts)
 	if st.Child != nil {
 		fmt.Fprintf(w, "job\tpid %d, group %d\n", st.Child.PID, st.Child.PGID)
@@ -136,7 +149,51 @@ func (c *HistoryCmd) Run(g *Globals) error {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%d→%d\t%s\t%s\n", r.Attempt, r.Start.Local().Format("2006-01-02 15:04:05"),
 			time.Duration(r.DurationS*float64(time.Second)).Round(10*time.Millisecond), exit, r.Class, r.StepStart, r.StepEnd, resumed, decision)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	writeAdjustments(g.Stdout, recs)
+	return nil
+}
+
+// writeAdjustments lists, under the history table, what smart recovery changed
+// before each attempt, and the command that attempt ran.
+func writeAdjustments(w io.Writer, recs []rundir.Record) {
+	var byAttempt = map[int][]rundir.Adjustment{}
+	for _, r := range recs {
+		for _, a := range r.Adjustments {
+			byAttempt[a.Attempt] = append(byAttempt[a.Attempt], a)
+		}
+	}
+	if len(byAttempt) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nsmart recovery:")
+	for _, r := range recs {
+		as := byAttempt[r.Attempt]
+		if len(as) == 0 {
+			continue
+		}
+		parts := make([]string, len(as))
+		for i, a := range as {
+			parts[i] = a.String()
+		}
+		fmt.Fprintf(w, "  attempt %d (after %s): %s\n", r.Attempt, as[0].Class, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "    ran: %s\n", strings.Join(r.Command, " "))
+		if env := envText(r.Env); env != "" {
+			fmt.Fprintf(w, "    env: %s\n", env)
+		}
+	}
+}
+
+// envText is env as sorted KEY=VALUE words.
+func envText(env map[string]string) string {
+	keys := slices.Sorted(maps.Keys(env))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + env[k]
+	}
+	return strings.Join(parts, " ")
 }
 
 func shortPath(p string) string {

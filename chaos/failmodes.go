@@ -28,22 +28,34 @@ const (
 	FailSigtermIgnore     = "sigterm-ignore"
 	FailOrphan            = "orphan"
 	FailExit              = "exit"
+	// FailCUDAOOMAboveBatch takes a batch size B: "cuda-oom-above-batch 4" runs out of
+	// GPU memory whenever --per_device_train_batch_size is above B, on every attempt.
+	FailCUDAOOMAboveBatch = "cuda-oom-above-batch"
 )
 
 // Modes lists every fail mode, in the order the suite runs them. "exit" takes a code:
-// "exit 3" (or exit:3, exit=3).
+// "exit 3" (or exit:3, exit=3); the last two take a number.
 var Modes = []string{
 	FailCUDAOOM, FailHostOOM, FailHang, FailNCCLTimeout, FailCUDAError, FailSegv,
 	FailDiskFull, FailNaN, FailImportError, FailFileNotFound, FailConfigError,
-	FailDataloader, FailPartialCheckpoint, FailSigtermIgnore, FailOrphan, FailExit,
+	FailDataloader, FailPartialCheckpoint, FailSigtermIgnore, FailOrphan, FailCUDAOOMAboveBatch, FailExit,
 }
 
-// ParseMode splits a --fail value into its mode and, for "exit N", the exit code. It
-// rejects unknown modes with the list of known ones.
+// ParseMode splits a --fail value into its mode and its number: the exit code of
+// "exit N", the batch of "cuda-oom-above-batch B". It rejects unknown modes with the
+// list of known ones.
 func ParseMode(s string) (mode string, code int, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return FailNone, 0, nil
+	}
+	if rest, ok := strings.CutPrefix(s, FailCUDAOOMAboveBatch); ok {
+		rest = strings.TrimLeft(rest, " :=")
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return "", 0, fmt.Errorf("--fail %q: give the largest batch that fits, as in --fail 'cuda-oom-above-batch 4'", s)
+		}
+		return FailCUDAOOMAboveBatch, n, nil
 	}
 	if rest, ok := strings.CutPrefix(s, FailExit); ok {
 		rest = strings.TrimLeft(rest, " :=")
@@ -56,12 +68,12 @@ func ParseMode(s string) (mode string, code int, err error) {
 		}
 		return FailExit, n, nil
 	}
-	for _, m := range Modes {
+	for _, m := range Modes[:len(Modes)-2] {
 		if s == m {
 			return m, 0, nil
 		}
 	}
-	return "", 0, fmt.Errorf("--fail %q: unknown mode; use one of %s, or 'exit N'", s, strings.Join(Modes[:len(Modes)-1], ", "))
+	return "", 0, fmt.Errorf("--fail %q: unknown mode; use one of %s, 'cuda-oom-above-batch B' or 'exit N'", s, strings.Join(Modes[:len(Modes)-2], ", "))
 }
 
 // ExitError is returned by Train when the fake job ends the way a Python process does
@@ -88,8 +100,9 @@ const traceHead = `Traceback (most recent call last):
     tr_loss_step = self.training_step(model, inputs)
 `
 
-// cudaOOM prints PyTorch's CUDA out-of-memory traceback, as torch 2.x words it.
-func cudaOOM(w io.Writer, pid int) {
+// cudaOOM prints PyTorch's CUDA out-of-memory traceback, as torch 2.x words it, for a
+// step that tried to allocate gib.
+func cudaOOM(w io.Writer, pid int, gib float64) {
 	fmt.Fprint(w, traceHead+`  File "/usr/local/lib/python3.10/dist-packages/transformers/trainer.py", line 3349, in training_step
     self.accelerator.backward(loss, **kwargs)
   File "/usr/local/lib/python3.10/dist-packages/torch/autograd/__init__.py", line 289, in backward
@@ -97,7 +110,7 @@ func cudaOOM(w io.Writer, pid int) {
   File "/usr/local/lib/python3.10/dist-packages/torch/autograd/graph.py", line 768, in _engine_run_backward
     return Variable._execution_engine.run_backward(  # Calls into the C++ engine to run the backward pass
 `)
-	fmt.Fprintf(w, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.15 GiB of which 1.23 GiB is free. Process %d has 77.91 GiB memory in use. Of the allocated memory 74.12 GiB is allocated by PyTorch, and 2.31 GiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)\n", pid)
+	fmt.Fprintf(w, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate %.2f GiB. GPU 0 has a total capacity of 79.15 GiB of which 1.23 GiB is free. Process %d has 77.91 GiB memory in use. Of the allocated memory 74.12 GiB is allocated by PyTorch, and 2.31 GiB is reserved by PyTorch but unallocated. If reserved but unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation for Memory Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)\n", gib, pid)
 }
 
 // ncclTimeout prints what ProcessGroupNCCL's watchdog prints before it takes the

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
 )
 
 // Class names and exit codes the suite expects, as DESIGN.md's table gives them.
@@ -58,6 +60,8 @@ type scenario struct {
 	slow bool
 	// giveUp, when set, is a word the last record's give-up reason must hold.
 	giveUp string
+	// records, when set, checks the attempts beyond what every scenario checks.
+	records func(recs []rundir.Record) error
 }
 
 // failing is a scenario whose job fails once the way mode says, at step 12, and is
@@ -109,6 +113,18 @@ func scenarios() []scenario {
 			class: "unknown", restart: true, resume: 0,
 		},
 		{
+			// Smart recovery: the job runs out of GPU memory above batch 4 (at step 12,
+			// after checkpoint-10). The first restart adds PYTORCH_CUDA_ALLOC_CONF, which
+			// does not help; the second halves the batch and doubles the accumulation,
+			// and the job completes from checkpoint-10.
+			name: "oom-smaller-batch",
+			train: []string{"--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "1",
+				"--fail", "cuda-oom-above-batch", "4", "--fail-at", strconv.Itoa(suiteFailAt)},
+			run:   []string{"--batch-arg=--per_device_train_batch_size", "--grad-accum-arg=--gradient_accumulation_steps"},
+			class: "cuda_oom", restart: true, resume: suiteResume,
+			records: checkSmallerBatch,
+		},
+		{
 			name: "crash-loop", train: []string{"--fail", "exit 3", "--fail-at", "0"},
 			run:   []string{"--max-restarts-in-window", "2", "--max-failures-without-progress", "0"},
 			class: "unknown", restart: true, exit: 85, giveUp: "--max-restarts-in-window",
@@ -155,4 +171,45 @@ func scenarios() []scenario {
 			},
 		},
 	}
+}
+
+// checkSmallerBatch checks the oom-smaller-batch scenario's attempts: three, the
+// second with the allocator setting, the third with half the batch and twice the
+// accumulation, each change recorded with the restart that made it.
+func checkSmallerBatch(recs []rundir.Record) error {
+	if len(recs) != 3 {
+		return fmt.Errorf("%d attempts, want 3 (OOM, OOM with the allocator setting, success with batch 4)", len(recs))
+	}
+	want := []string{"PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True",
+		"--per_device_train_batch_size 8 → 4, --gradient_accumulation_steps 1 → 2", ""}
+	for i, r := range recs {
+		var got []string
+		for _, a := range r.Adjustments {
+			got = append(got, a.String())
+		}
+		if g := strings.Join(got, ", "); g != want[i] {
+			return fmt.Errorf("attempt %d recorded changes %q, want %q", r.Attempt, g, want[i])
+		}
+	}
+	if v := recs[1].Env["PYTORCH_CUDA_ALLOC_CONF"]; v != "expandable_segments:True" {
+		return fmt.Errorf("attempt 2 ran with PYTORCH_CUDA_ALLOC_CONF %q, want expandable_segments:True", v)
+	}
+	last := recs[2]
+	if !hasArg(last.Command, "--per_device_train_batch_size", "4") || !hasArg(last.Command, "--gradient_accumulation_steps", "2") {
+		return fmt.Errorf("attempt 3 ran %q, want batch 4 and accumulation 2", strings.Join(last.Command, " "))
+	}
+	if last.Decision != rundir.DecisionDone {
+		return fmt.Errorf("attempt 3: decision %q, want %s", last.Decision, rundir.DecisionDone)
+	}
+	return nil
+}
+
+// hasArg reports whether argv holds flag followed by value.
+func hasArg(argv []string, flag, value string) bool {
+	for i := 0; i+1 < len(argv); i++ {
+		if argv[i] == flag && argv[i+1] == value {
+			return true
+		}
+	}
+	return false
 }

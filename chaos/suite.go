@@ -326,6 +326,11 @@ func judgeRecords(s scenario, recs []rundir.Record, res *Result, fail func(strin
 	if last := recs[len(recs)-1]; s.giveUp != "" && (last.Decision != rundir.DecisionGiveUp || !strings.Contains(last.Reason, s.giveUp)) {
 		fail("last attempt: decision %q, reason %q; want %s for %s", last.Decision, last.Reason, rundir.DecisionGiveUp, s.giveUp)
 	}
+	if s.records != nil {
+		if err := s.records(recs); err != nil {
+			fail("%v", err)
+		}
+	}
 	if s.quarantine > 0 {
 		want := checkpointName(s.quarantine)
 		ok := false

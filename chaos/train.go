@@ -33,11 +33,21 @@ type TrainOptions struct {
 	MaxSteps             int           `name:"max-steps" aliases:"max_steps" help:"Exit 0 after this step." default:"60"`
 	SaveSteps            int           `name:"save-steps" aliases:"save_steps" help:"Write a checkpoint every this many steps (0 = never)." default:"10"`
 	StepTime             time.Duration `name:"step-time" help:"Time one step takes." default:"100ms"`
-	Fail                 string        `name:"fail" help:"Die this way: cuda-oom, host-oom, hang, nccl-timeout, cuda-error, segv, disk-full, nan, import-error, file-not-found, config-error, dataloader, partial-checkpoint, sigterm-ignore, orphan, 'exit N'." placeholder:"MODE"`
+	Fail                 string        `name:"fail" help:"Die this way: cuda-oom, host-oom, hang, nccl-timeout, cuda-error, segv, disk-full, nan, import-error, file-not-found, config-error, dataloader, partial-checkpoint, sigterm-ignore, orphan, 'cuda-oom-above-batch B' (OOM while --per_device_train_batch_size is above B), 'exit N'." placeholder:"MODE"`
 	FailAt               int           `name:"fail-at" help:"Step at which to fail (0 = at start-up); partial-checkpoint dies in the first save at or after it." default:"0" placeholder:"STEP"`
 	FailAttempts         int           `name:"fail-attempts" help:"Fail only while TRAINWRAP_ATTEMPT is at most this (0 = every attempt)." default:"0" placeholder:"K"`
 	ResumeFromCheckpoint string        `name:"resume_from_checkpoint" aliases:"resume-from-checkpoint" help:"Checkpoint to resume from ('true' = the newest in --output_dir); default: $TRAINWRAP_RESUME_CHECKPOINT." placeholder:"PATH"`
 	Sleeper              bool          `name:"sleeper" hidden:"" help:"Internal: the orphan mode's grandchild."`
+
+	// The batch geometry, under HF TrainingArguments' names, for smart recovery to
+	// change: printed at start and saved in trainer_state.json.
+	BatchSize    int `name:"per_device_train_batch_size" aliases:"per-device-train-batch-size" help:"Batch size per device; cuda-oom-above-batch fails above its B." default:"8" placeholder:"N"`
+	GradAccum    int `name:"gradient_accumulation_steps" aliases:"gradient-accumulation-steps" help:"Gradient accumulation steps." default:"1" placeholder:"N"`
+	LoaderWorker int `name:"dataloader_num_workers" aliases:"dataloader-num-workers" help:"DataLoader workers (printed; none are started)." default:"0" placeholder:"N"`
+
+	// FailArg is the number of a --fail mode given as a word of its own, as in
+	// --fail cuda-oom-above-batch 4.
+	FailArg []string `arg:"" optional:"" name:"fail-arg" help:"The number of the --fail mode, when not quoted into it: --fail cuda-oom-above-batch 4."`
 }
 
 // Validate names the first bad option.
@@ -55,9 +65,30 @@ func (o TrainOptions) Validate() error {
 		return fmt.Errorf("--fail-attempts %d: must not be negative", o.FailAttempts)
 	case o.OutputDir == "":
 		return errors.New("--output_dir: give the directory checkpoints go to")
+	case o.BatchSize < 1:
+		return fmt.Errorf("--per_device_train_batch_size %d: must be at least 1", o.BatchSize)
+	case o.GradAccum < 1:
+		return fmt.Errorf("--gradient_accumulation_steps %d: must be at least 1", o.GradAccum)
+	case o.LoaderWorker < 0:
+		return fmt.Errorf("--dataloader_num_workers %d: must not be negative", o.LoaderWorker)
 	}
-	_, _, err := ParseMode(o.Fail)
+	spec, err := o.failSpec()
+	if err != nil {
+		return err
+	}
+	_, _, err = ParseMode(spec)
 	return err
+}
+
+// failSpec is --fail with its number, when that came as a word of its own.
+func (o TrainOptions) failSpec() (string, error) {
+	switch {
+	case len(o.FailArg) == 0:
+		return o.Fail, nil
+	case len(o.FailArg) == 1 && o.Fail != "":
+		return o.Fail + " " + o.FailArg[0], nil
+	}
+	return "", fmt.Errorf("unexpected argument %q: chaos train takes only flags (and the number of --fail MODE N)", strings.Join(o.FailArg, " "))
 }
 
 // trainer is one run of the fake training job.
@@ -87,13 +118,18 @@ func Train(ctx context.Context, opt TrainOptions, exe string, stdout, stderr io.
 	if err := opt.Validate(); err != nil {
 		return err
 	}
-	mode, code, _ := ParseMode(opt.Fail)
+	spec, _ := opt.failSpec()
+	mode, code, _ := ParseMode(spec)
 	t := &trainer{
 		opt: opt, mode: mode, exitCode: code, stdout: stdout, stderr: stderr, exe: exe, start: time.Now(),
 		failing: mode != FailNone && (opt.FailAttempts == 0 || envAttempt() <= opt.FailAttempts),
 	}
 	if mode != FailNone && !t.failing {
-		fmt.Fprintf(stderr, "[chaos] attempt %d > --fail-attempts %d: not failing (%s) this time\n", envAttempt(), opt.FailAttempts, opt.Fail)
+		fmt.Fprintf(stderr, "[chaos] attempt %d > --fail-attempts %d: not failing (%s) this time\n", envAttempt(), opt.FailAttempts, spec)
+	}
+	if t.failing && mode == FailCUDAOOMAboveBatch && opt.BatchSize <= code {
+		t.failing = false
+		fmt.Fprintf(stderr, "[chaos] batch %d fits in GPU memory (--fail %s): not failing\n", opt.BatchSize, spec)
 	}
 	return t.run(ctx)
 }
@@ -166,9 +202,11 @@ func (t *trainer) run(ctx context.Context) error {
 func (t *trainer) banner(step int) {
 	w := t.stdout
 	fmt.Fprintln(w, "***** Running training *****")
-	fmt.Fprintf(w, "  Num examples = %d\n", t.opt.MaxSteps*8)
+	fmt.Fprintf(w, "  Num examples = %d\n", t.opt.MaxSteps*t.opt.BatchSize*t.opt.GradAccum)
 	fmt.Fprintln(w, "  Num Epochs = 1")
-	fmt.Fprintln(w, "  Instantaneous batch size per device = 8")
+	fmt.Fprintf(w, "  Instantaneous batch size per device = %d\n", t.opt.BatchSize)
+	fmt.Fprintf(w, "  Total train batch size (w. parallel, distributed & accumulation) = %d\n", t.opt.BatchSize*t.opt.GradAccum)
+	fmt.Fprintf(w, "  Gradient Accumulation steps = %d\n", t.opt.GradAccum)
 	fmt.Fprintf(w, "  Total optimization steps = %d\n", t.opt.MaxSteps)
 	if step > 0 {
 		fmt.Fprintln(w, "  Continuing training from checkpoint, will skip to saved global_step")
@@ -235,7 +273,7 @@ func (t *trainer) save(step int) error {
 		state: trainerState{
 			Epoch: t.epoch(step), EvalSteps: 500, GlobalStep: step, IsLocalProcessZero: true, IsWorldProcessZero: true,
 			LogHistory: append([]logEntry{}, t.history...), LoggingSteps: loggingSteps, MaxSteps: t.opt.MaxSteps,
-			NumTrainEpochs: 1, SaveSteps: t.opt.SaveSteps, TrainBatchSize: 8,
+			NumTrainEpochs: 1, SaveSteps: t.opt.SaveSteps, TrainBatchSize: t.opt.BatchSize,
 		},
 	}
 	if t.failing && step >= t.opt.FailAt && t.mode == FailPartialCheckpoint {
@@ -256,7 +294,7 @@ func (t *trainer) save(step int) error {
 // happen in real jobs; modes that need a running loop wait for step 1.
 func (t *trainer) failStartup(ctx context.Context) error {
 	switch t.mode {
-	case FailImportError, FailFileNotFound, FailConfigError, FailExit, FailCUDAOOM, FailCUDAError,
+	case FailImportError, FailFileNotFound, FailConfigError, FailExit, FailCUDAOOM, FailCUDAOOMAboveBatch, FailCUDAError,
 		FailSegv, FailHostOOM, FailNCCLTimeout, FailNaN, FailDataloader, FailHang:
 		return t.failAt(ctx, 0)
 	}
@@ -269,8 +307,9 @@ func (t *trainer) failAt(ctx context.Context, step int) error {
 		fmt.Fprintln(t.stderr) // ends the tqdm bar's line; a hung job prints nothing
 	}
 	switch t.mode {
-	case FailCUDAOOM:
-		cudaOOM(t.stderr, os.Getpid())
+	case FailCUDAOOM, FailCUDAOOMAboveBatch:
+		// A step's activations grow with the batch: a quarter GiB per sample.
+		cudaOOM(t.stderr, os.Getpid(), 0.25*float64(t.opt.BatchSize))
 	case FailHostOOM:
 		// The OOM killer sends SIGKILL and the job prints nothing.
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

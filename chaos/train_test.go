@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,6 +266,64 @@ func TestFailModes(t *testing.T) {
 	}
 }
 
+// TestOOMAboveBatch runs the trainer with batches around the limit of
+// --fail cuda-oom-above-batch 4 (its number as a word of its own, unquoted): above it,
+// torch's OOM traceback for that batch and exit 1; at or under it, training completes
+// with the batch and accumulation it was given, printed as HF prints them.
+func TestOOMAboveBatch(t *testing.T) {
+	tests := []struct {
+		batch, accum string
+		code         int
+		out          string
+	}{
+		{"8", "1", 1, "Tried to allocate 2.00 GiB."},
+		{"5", "1", 1, "Tried to allocate 1.25 GiB."},
+		{"4", "2", 0, "  Instantaneous batch size per device = 4\n  Total train batch size (w. parallel, distributed & accumulation) = 8\n  Gradient Accumulation steps = 2\n"},
+		{"1", "8", 0, "  Instantaneous batch size per device = 1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.batch+"x"+tt.accum, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out")
+			r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "5", "--save-steps", "5", "--step-time", "1ms",
+				"--per_device_train_batch_size", tt.batch, "--gradient_accumulation_steps", tt.accum, "--dataloader_num_workers", "2",
+				"--fail", "cuda-oom-above-batch", "4")
+			if ps := r.wait(t, 20*time.Second); ps.ExitCode() != tt.code {
+				t.Fatalf("exit %d, want %d\n%s", ps.ExitCode(), tt.code, r.stderr.String())
+			}
+			if all := r.stdout.String() + r.stderr.String(); !strings.Contains(all, tt.out) {
+				t.Errorf("output lacks %q:\n%s", tt.out, all)
+			}
+			if tt.code != 0 {
+				if !strings.Contains(r.stderr.String(), "torch.OutOfMemoryError: CUDA out of memory.") {
+					t.Errorf("stderr lacks torch's OOM error:\n%s", r.stderr.String())
+				}
+				return
+			}
+			raw, err := os.ReadFile(filepath.Join(out, "checkpoint-5", "trainer_state.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st trainerState
+			if err := json.Unmarshal(raw, &st); err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.batch; st.TrainBatchSize != atoi(t, want) {
+				t.Errorf("trainer_state.json train_batch_size %d, want %s", st.TrainBatchSize, want)
+			}
+		})
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestPartialCheckpointIsIncomplete(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "20", "--save-steps", "5", "--step-time", "1ms", "--fail", "partial-checkpoint", "--fail-at", "7")
@@ -365,6 +424,10 @@ func TestParseMode(t *testing.T) {
 		{"exit", "", 0, "give the exit code"},
 		{"exit 300", "", 0, "from 0 to 255"},
 		{"oom", "", 0, `unknown mode; use one of cuda-oom`},
+		{"cuda-oom-above-batch 4", FailCUDAOOMAboveBatch, 4, ""},
+		{"cuda-oom-above-batch=0", FailCUDAOOMAboveBatch, 0, ""},
+		{"cuda-oom-above-batch", "", 0, "give the largest batch that fits"},
+		{"cuda-oom-above-batch x", "", 0, "give the largest batch that fits"},
 	}
 	for _, tt := range tests {
 		mode, code, err := ParseMode(tt.in)
@@ -381,7 +444,7 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := TrainOptions{OutputDir: "out", MaxSteps: 10, SaveSteps: 5, StepTime: time.Millisecond}
+	ok := TrainOptions{OutputDir: "out", MaxSteps: 10, SaveSteps: 5, StepTime: time.Millisecond, BatchSize: 8, GradAccum: 1}
 	tests := []struct {
 		name string
 		edit func(*TrainOptions)
@@ -393,6 +456,12 @@ func TestValidate(t *testing.T) {
 		{"negative fail-at", func(o *TrainOptions) { o.FailAt = -2 }, "--fail-at -2"},
 		{"no output dir", func(o *TrainOptions) { o.OutputDir = "" }, "--output_dir"},
 		{"bad mode", func(o *TrainOptions) { o.Fail = "gremlins" }, `--fail "gremlins"`},
+		{"mode number as its own word", func(o *TrainOptions) { o.Fail, o.FailArg = "cuda-oom-above-batch", []string{"4"} }, ""},
+		{"stray argument", func(o *TrainOptions) { o.FailArg = []string{"4"} }, `unexpected argument "4"`},
+		{"two stray arguments", func(o *TrainOptions) { o.Fail, o.FailArg = "exit", []string{"3", "4"} }, `unexpected argument "3 4"`},
+		{"zero batch", func(o *TrainOptions) { o.BatchSize = 0 }, "--per_device_train_batch_size 0"},
+		{"zero accumulation", func(o *TrainOptions) { o.GradAccum = 0 }, "--gradient_accumulation_steps 0"},
+		{"negative workers", func(o *TrainOptions) { o.LoaderWorker = -1 }, "--dataloader_num_workers -1"},
 	}
 	for _, tt := range tests {
 		o := ok

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,6 +185,9 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 		if len(r.Evidence) > 0 {
 			row.Evidence1 = r.Evidence[0].Text
 		}
+		if len(r.Adjustments) > 0 {
+			row.Reason += "; smart recovery: " + adjustmentsText(r.Adjustments)
+		}
 		d.Attempts = append(d.Attempts, row)
 	}
 	for _, s := range spans {
@@ -191,7 +197,31 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 		}
 	}
 	d.Charts = resourceCharts(samples)
+	if st != nil && len(st.Adjustments) > 0 {
+		d.Notes = append(d.Notes, "smart recovery changed the job; attempt "+strconv.Itoa(st.Attempt)+" runs: "+strings.Join(st.AttemptCommand, " ")+envNote(st.AttemptEnv))
+	}
 	return d
+}
+
+// adjustmentsText is smart recovery's changes as one line.
+func adjustmentsText(as []rundir.Adjustment) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// envNote is " with K=V ..." for the variables smart recovery set, "" for none.
+func envNote(env map[string]string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		parts = append(parts, k+"="+env[k])
+	}
+	return " with " + strings.Join(parts, " ")
 }
 
 func statusColor(status string) string {

@@ -74,6 +74,48 @@ type Record struct {
 	// Removed says, for every checkpoint in Pruned and Quarantined, why and how big;
 	// attempt 1's record also holds what start-up maintenance did before it.
 	Removed []Removal `json:"removed,omitempty"`
+	// Env holds the variables smart recovery set for this attempt (not the whole
+	// environment: that may hold secrets).
+	Env map[string]string `json:"env,omitempty"`
+	// Adjustments are the changes smart recovery made for the next attempt, part of
+	// the decision to restart.
+	Adjustments []Adjustment `json:"adjustments,omitempty"`
+}
+
+// Adjustment kinds: what smart recovery changed.
+const (
+	AdjustEnv    = "env"    // an environment variable of the job
+	AdjustArg    = "arg"    // the value of a flag in the job's command
+	AdjustConfig = "config" // a key in a copy of the job's config file
+)
+
+// Adjustment is one change smart recovery made to the job before a restart. From and
+// To are the old and the new value, so the change can be undone by hand: the user's
+// command and files are never changed, only what trainwrap passes to the next attempt.
+type Adjustment struct {
+	Attempt int    `json:"attempt"` // the attempt that runs with the change
+	Class   string `json:"class"`   // the crash it answers
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`           // the variable, flag or config key
+	File    string `json:"file,omitempty"` // config: the user's file; the copy is in the command
+	From    string `json:"from,omitempty"` // "" when it was not set
+	To      string `json:"to"`
+}
+
+// String is the change as a person reads it: "--batch 8 → 4".
+func (a Adjustment) String() string {
+	name := a.Name
+	if a.Kind == AdjustConfig && a.File != "" {
+		name = a.Name + " (in " + a.File + ")"
+	}
+	if a.Kind == AdjustEnv && a.From == "" {
+		return name + "=" + a.To
+	}
+	from := a.From
+	if from == "" {
+		from = "unset"
+	}
+	return name + " " + from + " → " + a.To
 }
 
 // AppendRecord appends one record to runs.jsonl as a single write, so that a crash of

@@ -50,7 +50,13 @@ type State struct {
 	ResumeFrom     string     `json:"resume_from,omitempty"`
 	LogWriteErrors int64      `json:"log_write_errors,omitempty"`
 	StallTimeout   string     `json:"stall_timeout,omitempty"`
-	Updated        time.Time  `json:"updated"`
+	// AttemptCommand and AttemptEnv are what the current (or last) attempt runs with:
+	// the command after --resume-arg and smart recovery, and the variables smart
+	// recovery set. Adjustments are every change smart recovery made, in order.
+	AttemptCommand []string          `json:"attempt_command,omitempty"`
+	AttemptEnv     map[string]string `json:"attempt_env,omitempty"`
+	Adjustments    []Adjustment      `json:"adjustments,omitempty"`
+	Updated        time.Time         `json:"updated"`
 }
 
 // ErrCorruptState is returned (wrapped) by ReadState when state.json exists but does

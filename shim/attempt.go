@@ -74,6 +74,7 @@ func (s *supervisor) loop(ctx context.Context) int {
 		s.lastClass = string(res.verdict.Class)
 		s.state.LastClass = s.lastClass
 		s.logf("attempt %d: %s", attempt, describeVerdict(res))
+		d = s.adjust(&rec, res.verdict, d)
 		if !d.Restart {
 			rec.Decision, rec.Reason = rundir.DecisionGiveUp, d.Reason
 			s.appendRecord(rec)
@@ -92,7 +93,7 @@ func (s *supervisor) loop(ctx context.Context) int {
 		next := time.Now().Add(d.Delay)
 		s.state.NextStart = &next
 		s.writeState()
-		s.publish(observe.Event{Kind: observe.Restarting, Backoff: d.Delay, Restarts: s.state.Restarts, Class: string(res.verdict.Class)})
+		s.publish(observe.Event{Kind: observe.Restarting, Backoff: d.Delay, Restarts: s.state.Restarts, Class: string(res.verdict.Class), Message: recoveryMessage(rec.Adjustments)})
 		s.logf("restarting in %s (attempt %d)%s", d.Delay.Round(time.Millisecond), attempt+1, resumeNote(s.resume))
 		if sig := s.backoff(ctx, d.Delay); sig != 0 {
 			code := 128 + int(sig)
@@ -187,7 +188,8 @@ func (s *supervisor) record(res attemptResult) rundir.Record {
 	rec := rundir.Record{
 		RunID:          s.runID,
 		Attempt:        s.state.Attempt,
-		Command:        s.o.Command,
+		Command:        s.state.AttemptCommand,
+		Env:            s.state.AttemptEnv,
 		PID:            res.pid,
 		Start:          res.start,
 		End:            res.end,
@@ -239,6 +241,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 
 	argv := s.command()
 	env := s.env(n)
+	s.state.AttemptCommand, s.state.AttemptEnv = argv, s.rec.envVars()
 	usePty := s.o.Pty == PtyAlways || (s.o.Pty == PtyAuto && isTerminal(os.Stdout))
 	if !usePty {
 		env = setDefault(env, "PYTHONUNBUFFERED", "1")
@@ -539,9 +542,10 @@ func (s *supervisor) stallDeadline(start time.Time, t *tee) (time.Time, bool) {
 	return time.Unix(0, p).Add(s.o.StallTimeout), true
 }
 
-// command is the job's argv for the next attempt, with --resume-arg applied.
+// command is the job's argv for the next attempt, with smart recovery's changes and
+// --resume-arg applied.
 func (s *supervisor) command() []string {
-	argv := append([]string(nil), s.o.Command...)
+	argv := s.rec.apply(append([]string(nil), s.o.Command...))
 	if s.o.ResumeArg == "" || s.resume == "" {
 		return argv
 	}
@@ -585,6 +589,9 @@ func (s *supervisor) env(attempt int) []string {
 	}
 	if s.lastClass != "" {
 		set[rundir.LastCrashEnv] = s.lastClass
+	}
+	for k, v := range s.rec.envVars() {
+		set[k] = v
 	}
 	out := env[:0:0]
 	for _, kv := range env {

@@ -69,6 +69,8 @@ type Options struct {
 	Policy    Policy
 	ResumeArg string
 	Force     bool
+	// Recovery is smart recovery: what to change in the job before a restart.
+	Recovery RecoveryOptions
 
 	// CheckpointRoot is recorded in state.json; maintenance itself is Checkpoints.
 	CheckpointRoot string

@@ -53,6 +53,7 @@ type supervisor struct {
 	state  rundir.State
 	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs     *restarter
+	rec    *recovery // smart recovery; nil when off
 
 	// The job's output (and our messages) on the way to our stdout and stderr.
 	outTerm, errTerm *termWriter
@@ -88,6 +89,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 	s.outTerm, s.errTerm = newTermWriter(o.Stdout), newTermWriter(o.Stderr)
 	defer s.errTerm.close()
 	defer s.outTerm.close()
+	rec, notes, err := newRecovery(o.Recovery, o.Command, o.WorkDir, o.StateDir)
+	if err != nil {
+		return ExitUsage, &Error{ExitUsage, err}
+	}
+	s.rec = rec
+	for _, n := range notes {
+		s.logf("%s", n)
+	}
 	return s.run(ctx)
 }
 

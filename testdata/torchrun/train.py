@@ -11,6 +11,9 @@ Failure injection, only on the attempt given by --fail_attempt ($TRAINWRAP_ATTEM
 1 when unset): --kill_rank R --kill_step S makes global rank R SIGKILL itself at step S
 (--kill_any: whatever its rank);
 --hang_rank R --hang_step S makes it sleep forever at step S.
+--oom_above_batch B makes every rank run out of memory in its first step, on every
+attempt, while --per_device_train_batch_size is above B: the tests run on CPUs (gloo),
+so it raises torch's own torch.cuda.OutOfMemoryError with torch 1.13's message.
 """
 
 import argparse
@@ -45,6 +48,9 @@ def parse_args(argv):
     p.add_argument("--orphan_worker", action="store_true",
                    help="each rank starts a helper in a session of its own that ignores SIGTERM "
                    "and outlives the rank, like a stuck DataLoader worker")
+    p.add_argument("--per_device_train_batch_size", type=int, default=8)
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    p.add_argument("--oom_above_batch", type=int, default=-1)
     p.add_argument("--wait_usr1", action="store_true",
                    help="do not finish before SIGUSR1 arrived (the signal test)")
     return p.parse_args(argv)
@@ -125,6 +131,15 @@ def start_orphan_worker():
     return subprocess.Popen([sys.executable, "-c", code], start_new_session=True).pid
 
 
+def out_of_memory(batch):
+    # torch 1.13's wording of a CUDA caching allocator failure; the class is torch's.
+    raise torch.cuda.OutOfMemoryError(
+        f"CUDA out of memory. Tried to allocate {batch * 0.25:.2f} GiB (GPU 0; 79.15 GiB total capacity; "
+        "74.12 GiB already allocated; 1.23 GiB free; 76.00 GiB reserved in total by PyTorch) If reserved "
+        "memory is >> allocated memory try setting max_split_size_mb to avoid fragmentation.  See "
+        "documentation for Memory Management and PYTORCH_CUDA_ALLOC_CONF")
+
+
 def save(model, output_dir, step):
     path = os.path.join(output_dir, f"checkpoint-{step}")
     os.makedirs(path, exist_ok=True)
@@ -176,6 +191,8 @@ def main(argv):
     if args.orphan_worker:
         log(rank, f"started worker {start_orphan_worker()} in a session of its own")
 
+    batch, accum = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    log(rank, f"batch {batch} accumulation {accum} PYTORCH_CUDA_ALLOC_CONF={os.environ.get('PYTORCH_CUDA_ALLOC_CONF', '-')}")
     ddp = DistributedDataParallel(model)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
     gen = torch.Generator().manual_seed(1000 + rank)
@@ -188,10 +205,13 @@ def main(argv):
             log(rank, f"hanging at step {step}")
             while True:
                 time.sleep(3600)
-        x = torch.randn(8, 4, generator=gen)
-        loss = ddp(x).pow(2).mean()
+        if 0 <= args.oom_above_batch < batch:
+            out_of_memory(batch)
         opt.zero_grad()
-        loss.backward()  # the all-reduce: every rank waits for every other here
+        for _ in range(accum):
+            x = torch.randn(batch, 4, generator=gen)
+            loss = ddp(x).pow(2).mean() / accum
+            loss.backward()  # the all-reduce: every rank waits for every other here
         opt.step()
         log(rank, f"step {step} loss {loss.item():.4f}")
         if rank == 0 and step % args.save_every == 0:
