@@ -56,9 +56,10 @@ type ConfigFlag struct {
 func (ConfigFlag) BeforeResolve(ctx *kong.Context) error { return loadConfigHook(ctx) }
 
 // jobFlagName is a flag of the job's own command line, such as
-// --resume_from_checkpoint: its value is the next argument whatever it looks like,
-// so `--resume-arg --resume_from_checkpoint` works as the README shows, not only
-// `--resume-arg=--resume_from_checkpoint`.
+// --resume_from_checkpoint or --per_device_train_batch_size: its value is the next
+// argument whatever it looks like, so `--resume-arg --resume_from_checkpoint` and
+// `--batch-arg --per_device_train_batch_size` work as the README shows, not only the
+// `=` forms.
 type jobFlagName string
 
 // Decode takes the next argument as it is. Only "--" (the start of the job's
@@ -66,7 +67,7 @@ type jobFlagName string
 func (f *jobFlagName) Decode(ctx *kong.DecodeContext) error {
 	t := ctx.Scan.Pop()
 	if t.IsEOL() || (t.Type == kong.UntypedToken && t.String() == "--") {
-		return errors.New("give the job's flag that takes a checkpoint path, e.g. --resume-arg --resume_from_checkpoint")
+		return errors.New("give the job's own flag as the value, e.g. --resume-arg --resume_from_checkpoint")
 	}
 	s, ok := t.Value.(string)
 	if !ok {

@@ -45,14 +45,14 @@ type RunCmd struct {
 	Force            bool        `cmdline:"" help:"Start even when state.json is corrupt (it is moved aside, not deleted; command line only)."`
 	SkipPreflight    bool        `help:"Start without the health checks (a failing check otherwise blocks the start with exit 3)."`
 
-	SmartRecovery bool   `help:"Before a restart, change what caused the crash: PYTORCH_CUDA_ALLOC_CONF on cuda_oom, NCCL_DEBUG=INFO on nccl and timeout; on by itself with any of the flags below."`
-	BatchArg      string `help:"Smart recovery: the job's batch-size flag; halved on a repeated cuda_oom (then exit 71 under --min-batch) and on host_oom once the workers are 0." placeholder:"FLAG"`
-	GradAccumArg  string `help:"Smart recovery: the job's gradient-accumulation flag; doubled when the batch halves, so the effective batch stays (absent: 1)." placeholder:"FLAG"`
-	WorkersArg    string `help:"Smart recovery: the job's DataLoader-workers flag; halved down to 0 on dataloader crashes from shared memory or open files, and first on host_oom." placeholder:"FLAG"`
-	BatchKey      string `help:"Smart recovery: as --batch-arg, for a key (outer.inner) in a --job-config file; the next attempt gets a rewritten copy in the run dir." placeholder:"KEY"`
-	GradAccumKey  string `help:"Smart recovery: as --grad-accum-arg, for a key in a --job-config file." placeholder:"KEY"`
-	WorkersKey    string `help:"Smart recovery: as --workers-arg, for a key in a --job-config file." placeholder:"KEY"`
-	MinBatch      int    `help:"Smart recovery never lowers the batch under this." default:"1" placeholder:"N"`
+	SmartRecovery bool        `help:"Before a restart, change what caused the crash: PYTORCH_CUDA_ALLOC_CONF on cuda_oom, NCCL_DEBUG=INFO on nccl and timeout; on by itself with any of the flags below."`
+	BatchArg      jobFlagName `help:"Smart recovery: the job's batch-size flag; halved on a repeated cuda_oom (then exit 71 under --min-batch) and on host_oom once the workers are 0." placeholder:"FLAG"`
+	GradAccumArg  jobFlagName `help:"Smart recovery: the job's gradient-accumulation flag; doubled when the batch halves, so the effective batch stays (absent: 1)." placeholder:"FLAG"`
+	WorkersArg    jobFlagName `help:"Smart recovery: the job's DataLoader-workers flag; halved down to 0 on dataloader crashes from shared memory or open files, and first on host_oom." placeholder:"FLAG"`
+	BatchKey      string      `help:"Smart recovery: as --batch-arg, for a key (outer.inner) in a --job-config file; the next attempt gets a rewritten copy in the run dir." placeholder:"KEY"`
+	GradAccumKey  string      `help:"Smart recovery: as --grad-accum-arg, for a key in a --job-config file." placeholder:"KEY"`
+	WorkersKey    string      `help:"Smart recovery: as --workers-arg, for a key in a --job-config file." placeholder:"KEY"`
+	MinBatch      int         `help:"Smart recovery never lowers the batch under this." default:"1" placeholder:"N"`
 
 	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
 	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
@@ -102,7 +102,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	opt.Recovery = shim.RecoveryOptions{
 		On:       c.SmartRecovery,
-		BatchArg: c.BatchArg, GradAccumArg: c.GradAccumArg, WorkersArg: c.WorkersArg,
+		BatchArg: string(c.BatchArg), GradAccumArg: string(c.GradAccumArg), WorkersArg: string(c.WorkersArg),
 		BatchKey: c.BatchKey, GradAccumKey: c.GradAccumKey, WorkersKey: c.WorkersKey,
 		JobConfigs: c.JobConfig,
 		MinBatch:   c.MinBatch,
