@@ -198,6 +198,13 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	var best, excBest *hit
 	excLen := 0
 	var found []hit
+	// etext is where an exception's own line would start: torchelastic's error file
+	// quotes it as a JSON "message".
+	etext := elasticMessage(text)
+	name := excTypeName(etext, !exc && !c.whatNext)
+	if h := headerExcType(text); h != nil {
+		name = h
+	}
 	for ri, m := range c.matched {
 		if !m || c.unless[ri] || (c.disabled != nil && c.disabled[ri]) {
 			continue
@@ -206,7 +213,6 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		if r.shape == shapeExcType {
 			// The longest type name that ends the line's exception type decides:
 			// OutOfMemoryError, not MemoryError.
-			name := excTypeName(text, !exc && !c.whatNext)
 			last := name[bytes.LastIndexByte(name, '.')+1:]
 			if name == nil || !bytes.HasSuffix(last, []byte(r.literals[0])) || len(r.literals[0]) <= excLen {
 				continue
@@ -235,8 +241,25 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	case marks[markTraceback]:
 		c.inTB, c.tbRank = true, rank
 		c.tbIgnored = c.ignoredAt > 0 && c.lines-c.ignoredAt <= 2
-		if !c.tbIgnored {
-			c.setFatal(text, rank, "traceback")
+		if c.tbIgnored {
+			return
+		}
+		c.setFatal(text, rank, "traceback")
+		// A traceback flattened onto one line (a web form that ate the newlines)
+		// holds its exception's message too.
+		for _, h := range found {
+			if h.class != Unknown {
+				c.addHit(h)
+			}
+		}
+		if excBest != nil && !(c.chained && c.final != nil && c.final.tier == root) {
+			// IPython's header names the type before the frames; the last line,
+			// when it comes, replaces it.
+			if excBest.class != Unknown {
+				c.addHit(*excBest)
+			}
+			c.final, c.finalTB, c.finalLine = excBest, true, c.lines
+			c.chained = false
 		}
 		return
 	}
@@ -276,8 +299,8 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 			excBest = nil
 		}
 	}
-	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(text, true) != nil
-	if isFinal && nanWord(text[len(excTypeName(text, false)):]) {
+	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(etext, true) != nil
+	if isFinal && nanWord(etext[len(excTypeName(etext, false)):]) {
 		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "exception-names-nan"}, class: NaNDivergence, rank: rank, tier: root})
 	}
 

@@ -199,6 +199,26 @@ func TestTracebackStructure(t *testing.T) {
 			want:  CUDAError, evidence: "illegal memory access",
 		},
 		{
+			name:  "IPython's header names the type before frames that are cut off",
+			lines: []string{"---------------------------------------------------------------------------", "FloatingPointError                        Traceback (most recent call last)", "Cell In[3], line 1", "----> 1 step(state)"},
+			want:  NaNDivergence, evidence: "FloatingPointError",
+		},
+		{
+			name:  "Ray's wrapper names the wrapped type",
+			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "ray.exceptions.RayTaskError(PermissionError): ray::train_fn() (pid=306, ip=10.0.0.1)"},
+			want:  Permission, evidence: "RayTaskError(PermissionError)",
+		},
+		{
+			name:  "a traceback flattened onto one line",
+			lines: []string{"Traceback (most recent call last): File \"main.py\", line 184, in <module> save() File \"io.py\", line 44, in save pickle.dump(x, f)OSError: [Errno 28] No space left on device"},
+			want:  DiskFull, evidence: "No space left",
+		},
+		{
+			name:  "torchelastic's error file quotes the exception as a JSON message",
+			lines: []string{"ERROR:torch.distributed.elastic.multiprocessing.errors.error_handler:{", "  \"message\": {", "    \"message\": \"RendezvousTimeoutError: \","},
+			want:  Timeout, evidence: "RendezvousTimeoutError",
+		},
+		{
 			name:  "torchrun's summary does not hide the child's exception",
 			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "ZeroDivisionError: division by zero", "Traceback (most recent call last):", "  File \"/usr/bin/torchrun\", line 8, in <module>", "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "},
 			want:  Unknown, evidence: "ZeroDivisionError",
