@@ -29,6 +29,9 @@ const (
 	srcURLlib3    = "urllib3 2.x connectionpool.py (MaxRetryError), glibc 2.36 gai_strerror texts"
 	srcCUDAAssert = "CUDA device-side assert (__assertfail's \"block: [x,y,z], thread: [x,y,z] Assertion `cond` failed.\")"
 	srcShm        = "PyTorch aten/src/ATen/MapAllocator.cpp and libshm (shared memory under /dev/shm, named /torch_<pid>_...)"
+	srcTFNumerics = "TensorFlow 1.4-2.15 core/kernels/check_numerics_op.cc (\"<message> : Tensor had NaN values\"), python/framework/errors_impl.py OpError.__str__ (\"Caused by op %r, defined at:\", 1.14+: \"Original stack trace for %r:\")"
+	srcTFNanHook  = "TensorFlow 1.x-2.15 python/training/basic_session_run_hooks.py NanTensorHook (\"Model diverged with loss = NaN.\", then NanLossDuringTrainingError)"
+	srcJAXNans    = "JAX 0.4 jax/_src/dispatch.py check_special under jax_debug_nans/jax_debug_infs (FloatingPointError(f\"invalid value ({ty}) encountered in {name}\"))"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -110,6 +113,11 @@ var emitterRules = []rule{
 	{name: "megatron-nan", class: NaNDivergence, tier: root, origin: srcMegatron, literals: []string{"found NaN in local grad norm", "found NaN in local forward loss", "found Inf in local grad norm", "NaN detected in loss", "Unexpected result nan"}},
 	{name: "lightning-not-finite", class: NaNDivergence, tier: root, origin: srcLightning, literals: []string{"is not finite. Previous best value was"}},
 	{name: "detr-loss-nan", class: NaNDivergence, tier: root, origin: srcDETR, literals: []string{"is nan, stopping training", "is inf, stopping training"}},
+	// TensorFlow's CheckNumerics op fails only on a NaN or Inf; the error names the op
+	// that raised it, so its stack header is the NaN's too ("CheckNumerics_1" as well).
+	{name: "tf-check-numerics", class: NaNDivergence, tier: root, origin: srcTFNumerics, literals: []string{"Tensor had NaN values", "Tensor had Inf values", "Tensor had Inf and NaN values", "Caused by op 'CheckNumerics", "Original stack trace for 'CheckNumerics"}},
+	{name: "tf-nan-tensor-hook", class: NaNDivergence, tier: root, origin: srcTFNanHook, literals: []string{"Model diverged with loss = NaN"}},
+	{name: "jax-debug-nans", class: NaNDivergence, tier: root, origin: srcJAXNans, literals: []string{"invalid value (nan) encountered in", "invalid value (inf) encountered in"}},
 	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ":nan", " nan", ": inf", "=inf", ":inf"}},
 
 	// Hugging Face.

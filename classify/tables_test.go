@@ -111,6 +111,11 @@ func TestEmitterFormats(t *testing.T) {
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
+		{"TF CheckNumerics", []string{"INFO:tensorflow:Error reported to Coordinator: <class 'tensorflow.python.framework.errors_impl.InvalidArgumentError'>, total_loss : Tensor had Inf values"}, NaNDivergence},
+		{"TF CheckNumerics op's stack alone", []string{"Caused by op 'CheckNumerics_1', defined at:", "  File \"train.py\", line 184, in <module>"}, NaNDivergence},
+		{"TF 1.14+ op stack header", []string{"Original stack trace for 'CheckNumerics':", "  File \"train.py\", line 185, in <module>"}, NaNDivergence},
+		{"TF NanTensorHook", []string{"ERROR:tensorflow:Model diverged with loss = NaN."}, NaNDivergence},
+		{"JAX debug_nans, as a notebook's error JSON", []string{"{", "\t\"name\": \"FloatingPointError\",", "\t\"message\": \"invalid value (inf) encountered in jit(train_step). Because jax_config.debug_nans.value and/or config.jax_debug_infs is set,"}, NaNDivergence},
 		{"Lightning early stopping", []string{"Monitored metric val_loss = nan is not finite. Previous best value was 0.412. Signaling Trainer to stop."}, NaNDivergence},
 		{"Keras progress bar", []string{"100/100 [==============================] - 33s 3s/step - loss: nan - val_loss: nan"}, NaNDivergence},
 		{"a metric printed without a space", []string{"Epoch: 00 Iteration: 00000001/00100000 DLoss:nan Reg:nan"}, NaNDivergence},
@@ -202,6 +207,11 @@ func TestTracebackStructure(t *testing.T) {
 			name:  "IPython's header names the type before frames that are cut off",
 			lines: []string{"---------------------------------------------------------------------------", "FloatingPointError                        Traceback (most recent call last)", "Cell In[3], line 1", "----> 1 step(state)"},
 			want:  NaNDivergence, evidence: "FloatingPointError",
+		},
+		{
+			name:  "IPython's header glued to a long type name",
+			lines: []string{"NanLossDuringTrainingErrorTraceback (most recent call last)", "<ipython-input-4-2f65d1e5e9c4> in <module>()"},
+			want:  NaNDivergence, evidence: "NanLossDuringTrainingError",
 		},
 		{
 			name:  "Ray's wrapper names the wrapped type",
