@@ -165,6 +165,18 @@ func tableRules() []rule {
 	for _, w := range winErrors {
 		rs = append(rs, rule{name: fmt.Sprintf("winerror:%d", w.num), class: w.class, tier: root, literals: []string{fmt.Sprintf("[WinError %d]", w.num), w.text}, origin: srcWinError})
 	}
+	for _, n := range ntStatuses {
+		// The code as hex (either case), as the unsigned exit status and as the signed
+		// one Python and PyCharm print; whole words, so no longer number holds it.
+		lits := []string{fmt.Sprintf("0x%08X", n.code), fmt.Sprintf("0x%08x", n.code), fmt.Sprint(n.code), fmt.Sprint(int32(n.code)), n.name}
+		rs = append(rs, rule{name: "ntstatus:" + n.name, class: Segfault, tier: hint, literals: lits, shape: shapeWord, origin: srcNTStatus})
+	}
+	for _, s := range signalTexts {
+		if s.shell == Segfault {
+			// Open MPI's handler: "[host:pid] Signal: Segmentation fault (11)".
+			rs = append(rs, rule{name: "openmpi-signal:" + s.name, class: Segfault, tier: hint, literals: []string{fmt.Sprintf("Signal: %s (%d)", s.text, s.num)}, origin: srcOpenMPI})
+		}
+	}
 	for _, s := range signalTexts {
 		rs = append(rs, rule{name: "shell:" + s.name, class: s.shell, tier: hint, literals: []string{s.text}, shape: shapeShellJob, mark: markKillIf(s.num), origin: srcSignals})
 		rs = append(rs, rule{name: "dataloader:" + s.name, class: s.dataloader, tier: root, literals: []string{"is killed by signal: " + s.text}, origin: srcTorch})

@@ -32,6 +32,7 @@ const (
 	srcTFNumerics = "TensorFlow 1.4-2.15 core/kernels/check_numerics_op.cc (\"<message> : Tensor had NaN values\"), python/framework/errors_impl.py OpError.__str__ (\"Caused by op %r, defined at:\", 1.14+: \"Original stack trace for %r:\")"
 	srcTFNanHook  = "TensorFlow 1.x-2.15 python/training/basic_session_run_hooks.py NanTensorHook (\"Model diverged with loss = NaN.\", then NanLossDuringTrainingError)"
 	srcJAXNans    = "JAX 0.4 jax/_src/dispatch.py check_special under jax_debug_nans/jax_debug_infs (FloatingPointError(f\"invalid value ({ty}) encountered in {name}\"))"
+	srcOpenMPI    = "Open MPI opal/util/stacktrace.c opal_show_stackframe (v1.2-v5.0: \"*** Process received signal ***\", \"Signal: %s (%d)\", \"Signal code: %s (%d)\", \"Failing at address: %p\")"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -55,6 +56,10 @@ var emitterRules = []rule{
 	{name: "faulthandler-fatal", class: Segfault, tier: hint, origin: srcFaulthand, mark: markFatal, literals: []string{"Fatal Python error: Segmentation fault", "Fatal Python error: Bus error", "Fatal Python error: Floating-point exception", "Fatal Python error: Illegal instruction"}},
 	{name: "faulthandler-abort", class: Segfault, tier: hint, origin: srcFaulthand, mark: markFatalAbort, literals: []string{"Fatal Python error: Aborted"}},
 	{name: "faulthandler-thread", class: "", origin: srcFaulthand, mark: markThread, literals: []string{"(most recent call first)"}},
+	// Open MPI's handler for the signals of its opal_signal list (6,7,8,11 by
+	// default): the si_code texts it prints for SIGSEGV and SIGBUS, and the faulting
+	// address it prints for SIGILL, SIGFPE, SIGSEGV and SIGBUS only.
+	{name: "openmpi-stackframe", class: Segfault, tier: hint, origin: srcOpenMPI, literals: []string{"*** Process received signal ***", "Signal code: Address not mapped (", "Signal code: Invalid permissions (", "Signal code: Invalid address alignment (", "Signal code: Non-existent physical address (", "Failing at address: "}},
 	// glibc's own aborts.
 	{name: "glibc-abort", class: Segfault, tier: root, origin: srcGlibcAbort, literals: []string{"double free or corruption", "free(): invalid pointer", "malloc(): corrupted", "malloc(): invalid size", "corrupted size vs. prev_size", "munmap_chunk(): invalid pointer", "*** stack smashing detected ***", "free(): invalid next size", "malloc_consolidate(): invalid chunk size", "corrupted double-linked list"}},
 	// libstdc++: an uncaught C++ exception; its what() line follows.

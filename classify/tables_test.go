@@ -48,7 +48,7 @@ func TestTablesMapToClasses(t *testing.T) {
 		{"cuda", len(cudaErrors)}, {"hip", len(hipErrors)}, {"status", len(libraryStatuses)},
 		{"nccl", len(ncclResults)}, {"errno", len(errnoTable)}, {"winerror", len(winErrors)},
 		{"shell", len(signalTexts)}, {"dataloader", len(signalTexts)}, {"l10n", len(glibcL10n)},
-		{"exception", len(exceptionTypes)},
+		{"exception", len(exceptionTypes)}, {"ntstatus", len(ntStatuses)},
 	} {
 		if prefixes[tt.prefix] != tt.want {
 			t.Errorf("%d %s rules, want one per table entry: %d", prefixes[tt.prefix], tt.prefix, tt.want)
@@ -108,6 +108,10 @@ func TestEmitterFormats(t *testing.T) {
 		{"dataloader timeout", []string{"RuntimeError: DataLoader timed out after 600 seconds"}, Dataloader},
 		{"subprocess SIGKILL", []string{"subprocess.CalledProcessError: Command '['/usr/bin/python3', 'train.py']' died with <Signals.SIGKILL: 9>."}, HostOOM},
 		{"deepspeed launcher", []string{"[2026-11-28 23:57:10,123] [ERROR] [launch.py:325:sigkill_handler] ['/usr/bin/python3', '-u', 'train.py'] exits with return code = -9"}, HostOOM},
+		{"Open MPI's signal handler", []string{"[node12:04242] *** Process received signal ***", "[node12:04242] Signal: Bus error (7)", "[node12:04242] [ 0] /lib/x86_64-linux-gnu/libpthread.so.0(+0x11390)[0x7fe68648e390]"}, Segfault},
+		{"Open MPI's handler under mpirun --tag-output, signal line lost", []string{"[1,3]<stderr>:[node12:04242] Signal code: Invalid permissions (2)", "[1,3]<stderr>:[node12:04242] Failing at address: 0x7f0000001000"}, Segfault},
+		{"Windows access violation as PyCharm reports it", []string{"Process finished with exit code -1073741819 (0xC0000005)"}, Segfault},
+		{"Windows stack buffer overrun as an unsigned status", []string{"error: command 'python' exited with status 3221226505"}, Segfault},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
@@ -283,6 +287,7 @@ func TestShapesKeepHealthyLinesNone(t *testing.T) {
 		{"an exception logged mid-run, then training goes on", append([]string{"KeyError: 'caption' in sample 17, skipped"}, healthy...)},
 		{"an errno name inside a word", []string{"loaded ENOENTRY table"}},
 		{"NCCL's generic text without NCCL", []string{"parse, invalid argument ignored"}},
+		{"an NTSTATUS number inside a longer number", []string{"step 13221225477 loss 0.5", "tokens 3221225477000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
