@@ -89,6 +89,9 @@ type Classifier struct {
 	terminate bool
 	fault     string // faulthandler's "Fatal Python error: <fault>"
 	hung      bool   // a hang was already recorded from a thread dump
+	// ncclSetup: the log shows NCCL setting up a communicator through the store, so a
+	// store timeout is NCCL's.
+	ncclSetup bool
 }
 
 // New returns a classifier. The rules are compiled once per process.
@@ -194,7 +197,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	if isWarning(text) {
 		return
 	}
-	var marks [markKill + 1]bool
+	var marks [markNCCLSetup + 1]bool
 	var best, excBest *hit
 	excLen := 0
 	var found []hit
@@ -267,6 +270,9 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		// The exception of a traceback Python said it ignored.
 		c.tbIgnored = false
 		return
+	}
+	if marks[markNCCLSetup] {
+		c.ncclSetup = true
 	}
 	if marks[markTerminate] {
 		c.whatNext, c.terminate = true, true
@@ -393,6 +399,14 @@ func clip(b []byte) string {
 // names a root cause; else the earliest root cause; else the earliest consequence; else
 // the earliest hint.
 func (c *Classifier) strongest() (Class, *hit) {
+	cl, h := c.strongestHit()
+	if cl == Timeout && h != nil && h.ev.Rule == "c10d-store-timeout" && c.ncclSetup {
+		return NCCL, h
+	}
+	return cl, h
+}
+
+func (c *Classifier) strongestHit() (Class, *hit) {
 	if c.final != nil && c.final.tier == root {
 		return c.final.class, c.final
 	}

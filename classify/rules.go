@@ -57,6 +57,8 @@ const (
 	markThread
 	markPySpy
 	markKill
+	// markNCCLSetup: NCCL is setting up a communicator through the store.
+	markNCCLSetup
 )
 
 // rule is one kind of message. A line matches when it contains one of the literals

@@ -33,6 +33,8 @@ const (
 	srcTFNanHook  = "TensorFlow 1.x-2.15 python/training/basic_session_run_hooks.py NanTensorHook (\"Model diverged with loss = NaN.\", then NanLossDuringTrainingError)"
 	srcJAXNans    = "JAX 0.4 jax/_src/dispatch.py check_special under jax_debug_nans/jax_debug_infs (FloatingPointError(f\"invalid value ({ty}) encountered in {name}\"))"
 	srcOpenMPI    = "Open MPI opal/util/stacktrace.c opal_show_stackframe (v1.2-v5.0: \"*** Process received signal ***\", \"Signal: %s (%d)\", \"Signal code: %s (%d)\", \"Failing at address: %p\")"
+	srcStore      = "PyTorch 1.8-2.4 torch/csrc/distributed/c10d TCPStore.cpp (\"Timed out after N seconds waiting for clients. K/M clients joined.\", \"wait timeout after Nms, keys: ...\"), Utils.hpp (\"Socket Timeout\"), distributed_c10d.py _store_based_barrier; ProcessGroupNCCL.cpp broadcastUniqueNCCLID"
+	srcBotocore   = "botocore 1.x botocore/exceptions.py (ReadTimeoutError, ConnectTimeoutError: \"Read timeout on endpoint URL: ...\")"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -85,6 +87,13 @@ var emitterRules = []rule{
 	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL", "last completed NCCL work"}, unless: []string{"Epoch", "it/s"}},
 	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "ProcessGroupNCCL watchdog hang", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
 	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
+	// The rendezvous store timed out: the ranks it waited for never came (a node that
+	// did not start, a wrong MASTER_ADDR), which is the job waiting on a service. Only
+	// while NCCL sets up its communicator is the store NCCL's (ProcessGroupNCCL sends
+	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
+	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
+	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	{name: "c10d-nccl-setup", origin: srcStore, mark: markNCCLSetup, literals: []string{"ncclUniqueId", "broadcastUniqueNCCLID", "NCCL communicator and retrieving"}},
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.
 	{name: "c10d-socket-timeout", class: Timeout, tier: root, origin: srcC10d, literals: []string{"The client socket has timed out after", "The server socket has timed out"}},
@@ -137,6 +146,9 @@ var emitterRules = []rule{
 	{name: "xla-deadline", class: Timeout, tier: root, origin: srcXLA, literals: []string{"DEADLINE_EXCEEDED: "}},
 	{name: "xla-permission", class: Permission, tier: root, origin: srcXLA, literals: []string{"PERMISSION_DENIED: ", "UNAUTHENTICATED: "}},
 	{name: "xla-not-found", class: FileNotFound, tier: consequence, origin: srcXLA, literals: []string{"NOT_FOUND: "}},
+
+	// AWS SDK calls (S3 datasets and checkpoints) that got no answer in time.
+	{name: "botocore-timeout", class: Timeout, tier: root, origin: srcBotocore, literals: []string{"Read timeout on endpoint URL", "Connect timeout on endpoint URL"}},
 
 	// Python's own messages inside exceptions.
 	{name: "python-import", class: ImportError, tier: root, origin: srcCPython, literals: []string{"No module named", "cannot import name", "undefined symbol:", "cannot open shared object file", "DLL load failed"}},
