@@ -35,6 +35,9 @@ const (
 	srcOpenMPI    = "Open MPI opal/util/stacktrace.c opal_show_stackframe (v1.2-v5.0: \"*** Process received signal ***\", \"Signal: %s (%d)\", \"Signal code: %s (%d)\", \"Failing at address: %p\")"
 	srcStore      = "PyTorch 1.8-2.4 torch/csrc/distributed/c10d TCPStore.cpp (\"Timed out after N seconds waiting for clients. K/M clients joined.\", \"wait timeout after Nms, keys: ...\"), Utils.hpp (\"Socket Timeout\"), distributed_c10d.py _store_based_barrier; ProcessGroupNCCL.cpp broadcastUniqueNCCLID"
 	srcBotocore   = "botocore 1.x botocore/exceptions.py (ReadTimeoutError, ConnectTimeoutError: \"Read timeout on endpoint URL: ...\")"
+	srcTSLErrno   = "TSL/TensorFlow tsl/platform/errors.cc ErrnoToCode (ENOSPC, EDQUOT, EMFILE, ENFILE become RESOURCE_EXHAUSTED; the errno text stays in the message)"
+	srcNumpy      = "numpy 1.9-2.1 multiarray/convert.c npy_fallocate (ndarray.tofile, np.save: \"Not enough free space to write %d bytes\", raised only on ENOSPC)"
+	srcTempfile   = "CPython 3.x Lib/tempfile.py _get_default_tempdir (\"No usable temporary directory found in [...]\")"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -134,6 +137,14 @@ var emitterRules = []rule{
 	{name: "jax-debug-nans", class: NaNDivergence, tier: root, origin: srcJAXNans, literals: []string{"invalid value (nan) encountered in", "invalid value (inf) encountered in"}},
 	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ":nan", " nan", ": inf", "=inf", ":inf"}},
 
+	// numpy reserves the file's space before it writes an array.
+	{name: "numpy-fallocate", class: DiskFull, tier: root, origin: srcNumpy, literals: []string{"Not enough free space to write "}},
+	// tempfile tries a file in every candidate directory ($TMPDIR, /tmp, /var/tmp,
+	// /usr/tmp, the working directory) and raises this when every write failed. /tmp is
+	// world-writable, so all of them failing is a full (or over-quota) disk far more
+	// often than permissions; the errno it carries (ENOENT) is not the cause.
+	{name: "tempfile-no-dir", class: DiskFull, tier: root, origin: srcTempfile, literals: []string{"No usable temporary directory found in"}},
+
 	// Hugging Face.
 	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load config for", "Can't load weights for", "Can't load image processor for", "Can't load feature extractor for", "Can't load processor for"}},
 	{name: "hf-gated", class: Permission, tier: root, origin: srcHF, literals: []string{"You are trying to access a gated repo", "Access to model", "401 Client Error"}},
@@ -142,7 +153,9 @@ var emitterRules = []rule{
 	{name: "bnb-setup", class: ImportError, tier: root, origin: srcBnB, literals: []string{"CUDA Setup failed despite GPU being available", "CUDA SETUP: Setup Failed!"}},
 
 	// XLA, JAX and TensorFlow status codes.
-	{name: "xla-resource-exhausted", class: CudaOOM, tier: root, origin: srcXLA, literals: []string{"RESOURCE_EXHAUSTED: ", "Resource exhausted: ", "OOM when allocating tensor"}},
+	// TSL turns an errno into RESOURCE_EXHAUSTED too: then the errno's text, which the
+	// message keeps, names the cause (a checkpoint write on a full disk).
+	{name: "xla-resource-exhausted", class: CudaOOM, tier: root, origin: srcXLA, literals: []string{"RESOURCE_EXHAUSTED: ", "Resource exhausted: ", "OOM when allocating tensor"}, unless: []string{"No space left on device", "Disk quota exceeded", "Too many open files"}},
 	{name: "xla-deadline", class: Timeout, tier: root, origin: srcXLA, literals: []string{"DEADLINE_EXCEEDED: "}},
 	{name: "xla-permission", class: Permission, tier: root, origin: srcXLA, literals: []string{"PERMISSION_DENIED: ", "UNAUTHENTICATED: "}},
 	{name: "xla-not-found", class: FileNotFound, tier: consequence, origin: srcXLA, literals: []string{"NOT_FOUND: "}},

@@ -21,7 +21,7 @@ type errnoEntry struct {
 
 var errnoTable = []errnoEntry{
 	{"EPERM", 1, "Operation not permitted", Permission, root, []string{"stream is capturing"}},
-	{"ENOENT", 2, "No such file or directory", FileNotFound, root, []string{"cannot open shared object file", "Permission denied"}},
+	{"ENOENT", 2, "No such file or directory", FileNotFound, root, []string{"cannot open shared object file", "Permission denied", "No usable temporary directory"}},
 	{"EIO", 5, "Input/output error", DiskFull, consequence, nil},
 	{"ENOMEM", 12, "Cannot allocate memory", HostOOM, root, nil},
 	{"EACCES", 13, "Permission denied", Permission, root, nil},
