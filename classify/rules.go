@@ -39,6 +39,9 @@ const (
 	shapeLossValue
 	// shapeFaultTimeout: faulthandler's "Timeout (H:MM:SS)!".
 	shapeFaultTimeout
+	// shapeNCCLReturn: NCCLCHECK's trace of a failed call, "<file>:<line> -> <code>"
+	// ending its message, not a channel's "0[0] -> 1[1]".
+	shapeNCCLReturn
 )
 
 // mark is what a line means for the structure around it, whatever its class.

@@ -70,6 +70,31 @@ func shapeAt(s shape, text []byte, i, j int) bool {
 		// loss scale is not a loss.
 		metric := bytes.ToLower(name[k:])
 		return bytes.Contains(metric, []byte("loss")) && !bytes.Contains(metric, []byte("best")) && !bytes.Contains(metric, []byte("min_")) && !bytes.Contains(metric, []byte("scale"))
+	case shapeNCCLReturn:
+		// After the code: the end, errno's text ("-> 2 (Operation now in progress)")
+		// or the thread ("-> 2 [Async thread]").
+		if len(after) > 0 && !(len(after) > 1 && after[0] == ' ' && (after[1] == '(' || after[1] == '[')) {
+			return false
+		}
+		// Before the arrow: a source file and a line number, "misc/socket.cc:564".
+		k := len(before)
+		for k > 0 && before[k-1] >= '0' && before[k-1] <= '9' {
+			k--
+		}
+		if k == len(before) || k == 0 || before[k-1] != ':' {
+			return false
+		}
+		file := before[:k-1]
+		file = file[bytes.LastIndexByte(file, ' ')+1:]
+		dot := bytes.LastIndexByte(file, '.')
+		if dot <= 0 {
+			return false
+		}
+		switch string(file[dot+1:]) {
+		case "cc", "c", "cpp", "h", "cu":
+			return true
+		}
+		return false
 	case shapeFaultTimeout:
 		// "Timeout (0:30:00)!" at the start of the line.
 		if len(before) != 0 {

@@ -90,6 +90,10 @@ var emitterRules = []rule{
 	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL", "last completed NCCL work"}, unless: []string{"Epoch", "it/s"}},
 	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "ProcessGroupNCCL watchdog hang", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
 	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
+	// NCCL passing a failed call's code up its stack: NCCL is failing even when no
+	// exception made it to the log.
+	{name: "nccl-return-trace", class: NCCL, tier: consequence, origin: srcNCCLTrace, shape: shapeNCCLReturn, needs: "NCCL", literals: []string{" -> 1", " -> 2", " -> 3", " -> 4", " -> 5", " -> 6"}},
+	{name: "nccl-ib-completion", class: NCCL, tier: root, origin: srcNCCLIB, needs: "NET/IB", literals: []string{"Got completion from peer"}},
 	// The rendezvous store timed out: the ranks it waited for never came (a node that
 	// did not start, a wrong MASTER_ADDR), which is the job waiting on a service. Only
 	// while NCCL sets up its communicator is the store NCCL's (ProcessGroupNCCL sends

@@ -120,6 +120,9 @@ func TestEmitterFormats(t *testing.T) {
 		{"TF status from an errno: the errno's text decides", []string{"W tensorflow/core/framework/op_kernel.cc:1753] OP_REQUIRES failed at save_restore_v2_ops.cc:134 : Resource exhausted: ckpt/part-00000-of-00001.data-00000-of-00001.tempstate123; No space left on device"}, DiskFull},
 		{"numpy's reservation before a write", []string{"OSError: Not enough free space to write 268435456 bytes"}, DiskFull},
 		{"tempfile with no writable directory", []string{"FileNotFoundError: [Errno 2] No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp', '/work']"}, DiskFull},
+		{"NCCL's return-code trace", []string{"node1:4242:4300 [0] misc/socket.cc:483 NCCL WARN socketStartConnect: Connect to 10.0.0.2<45763> failed : Software caused connection abort", "node1:4242:4300 [0] NCCL INFO misc/socket.cc:564 -> 2", "node1:4242:4300 [0] NCCL INFO bootstrap.cc:270 -> 2 [Async thread]"}, NCCL},
+		{"NCCL 2.19+ traces as WARN", []string{"node1:4242:4300 [3] NCCL WARN transport/net.cc:1302 -> 6"}, NCCL},
+		{"NCCL's IB completion error", []string{"node1:4242:4300 [4] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got completion from peer 10.0.0.2<54862> with error 12, opcode 0, len 0, vendor err 129"}, NCCL},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
@@ -295,6 +298,7 @@ func TestShapesKeepHealthyLinesNone(t *testing.T) {
 		{"an exception logged mid-run, then training goes on", append([]string{"KeyError: 'caption' in sample 17, skipped"}, healthy...)},
 		{"an errno name inside a word", []string{"loaded ENOENTRY table"}},
 		{"NCCL's generic text without NCCL", []string{"parse, invalid argument ignored"}},
+		{"NCCL's channel arrows and a trace of success", []string{"node1:4242:4300 [1] NCCL INFO Channel 00/02 : 1[1] -> 2[2] via P2P/IPC", "node1:4242:4300 [1] NCCL INFO Connected all rings -> 3 peers", "node1:4242:4300 [0] NCCL INFO init.cc:1350 -> 0"}},
 		{"an NTSTATUS number inside a longer number", []string{"step 13221225477 loss 0.5", "tokens 3221225477000"}},
 	}
 	for _, tt := range tests {
