@@ -18,6 +18,7 @@ const (
 	srcMegatron   = "Megatron-LM core 0.8 distributed/param_and_grad_buffer.py, training.py"
 	srcLightning  = "Lightning 2.2 callbacks/early_stopping.py"
 	srcHF         = "transformers 4.40 utils/hub.py, modeling_utils.py; huggingface_hub 0.23"
+	srcHFFiles    = "transformers 2.x-4.21 file_utils.py cached_path (EnvironmentError(\"file {} not found\")), 4.x trainer.py _load_from_checkpoint (ValueError(f\"Can't find a valid checkpoint at {resume_from_checkpoint}\"))"
 	srcBnB        = "bitsandbytes 0.41 cuda_setup/main.py"
 	srcDETR       = "facebookresearch/detr engine.py (copied by DeiT, MAE, DINO and their forks)"
 	srcXLA        = "XLA/TSL absl::StatusCode names (tsl/protobuf/error_codes.proto); TF1 errors"
@@ -153,6 +154,10 @@ var emitterRules = []rule{
 	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load config for", "Can't load weights for", "Can't load image processor for", "Can't load feature extractor for", "Can't load processor for"}},
 	{name: "hf-gated", class: Permission, tier: root, origin: srcHF, literals: []string{"You are trying to access a gated repo", "Access to model", "401 Client Error"}},
 	{name: "hf-config", class: ConfigError, tier: root, origin: srcHF, literals: []string{"Unrecognized configuration class"}},
+	// A local path that is not there: the cache lookup of old transformers, and the
+	// Trainer's resume from a checkpoint folder that holds no weights.
+	{name: "hf-file-missing", class: FileNotFound, tier: root, origin: srcHFFiles, needs: " not found", literals: []string{"OSError: file ", "EnvironmentError: file "}},
+	{name: "hf-no-checkpoint", class: FileNotFound, tier: root, origin: srcHFFiles, literals: []string{"Can't find a valid checkpoint at"}},
 	// bitsandbytes: its native library did not load.
 	{name: "bnb-setup", class: ImportError, tier: root, origin: srcBnB, literals: []string{"CUDA Setup failed despite GPU being available", "CUDA SETUP: Setup Failed!"}},
 

@@ -123,6 +123,8 @@ func TestEmitterFormats(t *testing.T) {
 		{"NCCL's return-code trace", []string{"node1:4242:4300 [0] misc/socket.cc:483 NCCL WARN socketStartConnect: Connect to 10.0.0.2<45763> failed : Software caused connection abort", "node1:4242:4300 [0] NCCL INFO misc/socket.cc:564 -> 2", "node1:4242:4300 [0] NCCL INFO bootstrap.cc:270 -> 2 [Async thread]"}, NCCL},
 		{"NCCL 2.19+ traces as WARN", []string{"node1:4242:4300 [3] NCCL WARN transport/net.cc:1302 -> 6"}, NCCL},
 		{"NCCL's IB completion error", []string{"node1:4242:4300 [4] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got completion from peer 10.0.0.2<54862> with error 12, opcode 0, len 0, vendor err 129"}, NCCL},
+		{"old transformers' cache lookup of a local path", []string{"OSError: file ./models/base/config.json not found"}, FileNotFound},
+		{"Trainer resuming from an empty checkpoint folder", []string{"ValueError: Can't find a valid checkpoint at /out/checkpoint-500"}, FileNotFound},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
