@@ -39,6 +39,7 @@ const (
 	srcTSLErrno   = "TSL/TensorFlow tsl/platform/errors.cc ErrnoToCode (ENOSPC, EDQUOT, EMFILE, ENFILE become RESOURCE_EXHAUSTED; the errno text stays in the message)"
 	srcNumpy      = "numpy 1.9-2.1 multiarray/convert.c npy_fallocate (ndarray.tofile, np.save: \"Not enough free space to write %d bytes\", raised only on ENOSPC)"
 	srcTempfile   = "CPython 3.x Lib/tempfile.py _get_default_tempdir (\"No usable temporary directory found in [...]\")"
+	srcDSConfig   = "DeepSpeed 0.3-0.14 deepspeed/runtime/config.py DeepSpeedConfig._batch_assertion"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -158,6 +159,9 @@ var emitterRules = []rule{
 	// Trainer's resume from a checkpoint folder that holds no weights.
 	{name: "hf-file-missing", class: FileNotFound, tier: root, origin: srcHFFiles, needs: " not found", literals: []string{"OSError: file ", "EnvironmentError: file "}},
 	{name: "hf-no-checkpoint", class: FileNotFound, tier: root, origin: srcHFFiles, literals: []string{"Can't find a valid checkpoint at"}},
+	// DeepSpeed checks that the batch sizes of its config multiply out.
+	{name: "deepspeed-batch", class: ConfigError, tier: root, origin: srcDSConfig, literals: []string{"Check batch related parameters"}},
+	{name: "deepspeed-batch-positive", class: ConfigError, tier: root, origin: srcDSConfig, needs: "has to be greater than 0", literals: []string{"Train batch size: ", "Micro batch size per gpu: ", "Gradient accumulation steps: "}},
 	// bitsandbytes: its native library did not load.
 	{name: "bnb-setup", class: ImportError, tier: root, origin: srcBnB, literals: []string{"CUDA Setup failed despite GPU being available", "CUDA SETUP: Setup Failed!"}},
 

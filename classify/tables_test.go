@@ -123,6 +123,8 @@ func TestEmitterFormats(t *testing.T) {
 		{"NCCL's return-code trace", []string{"node1:4242:4300 [0] misc/socket.cc:483 NCCL WARN socketStartConnect: Connect to 10.0.0.2<45763> failed : Software caused connection abort", "node1:4242:4300 [0] NCCL INFO misc/socket.cc:564 -> 2", "node1:4242:4300 [0] NCCL INFO bootstrap.cc:270 -> 2 [Async thread]"}, NCCL},
 		{"NCCL 2.19+ traces as WARN", []string{"node1:4242:4300 [3] NCCL WARN transport/net.cc:1302 -> 6"}, NCCL},
 		{"NCCL's IB completion error", []string{"node1:4242:4300 [4] transport/net_ib.cc:1295 NCCL WARN NET/IB : Got completion from peer 10.0.0.2<54862> with error 12, opcode 0, len 0, vendor err 129"}, NCCL},
+		{"DeepSpeed's batch arithmetic", []string{"AssertionError: Check batch related parameters. train_batch_size is not equal to micro_batch_per_gpu * gradient_acc_step * world_size 32 != 4 * 2 * 2"}, ConfigError},
+		{"DeepSpeed's batch size of zero", []string{"AssertionError: Micro batch size per gpu: 0 has to be greater than 0"}, ConfigError},
 		{"old transformers' cache lookup of a local path", []string{"OSError: file ./models/base/config.json not found"}, FileNotFound},
 		{"Trainer resuming from an empty checkpoint folder", []string{"ValueError: Can't find a valid checkpoint at /out/checkpoint-500"}, FileNotFound},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
