@@ -118,6 +118,9 @@ func tableRules() []rule {
 		var lits []string
 		if e.text != "" {
 			lits = append(lits, "CUDA error: "+e.text, "CUDA driver error: "+e.text, "CUDA Error: "+e.text)
+			// Kaldi's CU_SAFE_CALL (src/cudamatrix/cu-common.h): cudaError_t 4 :
+			// "unspecified launch failure" returned from 'cudaMemcpy(...)'.
+			lits = append(lits, fmt.Sprintf("\"%s\" returned from", e.text))
 			if e.legacy > 0 {
 				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
 				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))

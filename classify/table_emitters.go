@@ -84,6 +84,9 @@ var emitterRules = []rule{
 	// PyTorch: the DataLoader (torch/csrc/DataLoader.cpp, utils/data/dataloader.py).
 	{name: "dataloader-signal-handler", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"Unexpected bus error encountered in worker", "Unexpected segmentation fault encountered in worker", "Unexpected floating-point exception encountered in worker", "insufficient shared memory (shm)"}},
 	{name: "dataloader-exited", class: Dataloader, tier: consequence, origin: srcTorch, literals: []string{"DataLoader worker (pid(s)", "exited unexpectedly", "in DataLoader worker process", "Pin memory thread exited unexpectedly"}, unless: []string{"killed by signal: Killed"}},
+	// DataLoader.cpp's report of a worker killed by SIGBUS goes on to name shared
+	// memory; a wrapped line can leave the signal's text on the line before.
+	{name: "dataloader-shm-bus", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"It is possible that dataloader's workers are out of shared memory"}},
 	{name: "dataloader-timeout", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"DataLoader timed out after"}},
 	{name: "dataloader-fd", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"received 0 items of ancdata"}},
 	// PyTorch: NaN checks.

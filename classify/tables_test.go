@@ -127,6 +127,8 @@ func TestEmitterFormats(t *testing.T) {
 		{"DeepSpeed's batch size of zero", []string{"AssertionError: Micro batch size per gpu: 0 has to be greater than 0"}, ConfigError},
 		{"old transformers' cache lookup of a local path", []string{"OSError: file ./models/base/config.json not found"}, FileNotFound},
 		{"Trainer resuming from an empty checkpoint folder", []string{"ValueError: Can't find a valid checkpoint at /out/checkpoint-500"}, FileNotFound},
+		{"Kaldi's CU_SAFE_CALL", []string{"ERROR (nnet3-train[5.5]:CopyToVec():cu-vector.cc:899) cudaError_t 700 : \"an illegal memory access was encountered\" returned from 'cudaMemcpy(dst->Data(), this->data_, sizeof(Real) * dim_, cudaMemcpyDeviceToHost)'"}, CUDAError},
+		{"DataLoader's bus error, wrapped", []string{"RuntimeError: DataLoader worker (pid 4242) is killed by signal: ", "Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit."}, Dataloader},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
