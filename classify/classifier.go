@@ -202,8 +202,11 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	excLen := 0
 	var found []hit
 	// etext is where an exception's own line would start: torchelastic's error file
-	// quotes it as a JSON "message".
-	etext := elasticMessage(text)
+	// quotes it as the JSON "message" inside its "message" object.
+	etext := text
+	if c.ringN >= 2 && bytes.HasSuffix(bytes.TrimRight(c.ring[(c.ringN-2)%ringLines], " \t\r"), []byte(`"message": {`)) {
+		etext = elasticMessage(text)
+	}
 	name := excTypeName(etext, !exc && !c.whatNext)
 	if h := headerExcType(text); h != nil {
 		name = h

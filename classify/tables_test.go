@@ -305,6 +305,7 @@ func TestShapesKeepHealthyLinesNone(t *testing.T) {
 		{"an errno name inside a word", []string{"loaded ENOENTRY table"}},
 		{"NCCL's generic text without NCCL", []string{"parse, invalid argument ignored"}},
 		{"NCCL's channel arrows and a trace of success", []string{"node1:4242:4300 [1] NCCL INFO Channel 00/02 : 1[1] -> 2[2] via P2P/IPC", "node1:4242:4300 [1] NCCL INFO Connected all rings -> 3 peers", "node1:4242:4300 [0] NCCL INFO init.cc:1350 -> 0"}},
+		{"a JSON log's message that starts like an exception", append([]string{`{"level": "info",`, `"message": "Error: shard 3 unreachable, retrying",`}, healthy[:3]...)},
 		{"an NTSTATUS number inside a longer number", []string{"step 13221225477 loss 0.5", "tokens 3221225477000"}},
 	}
 	for _, tt := range tests {
