@@ -134,6 +134,55 @@ func (c *Classifier) ObserveLine(line []byte) {
 		return
 	}
 	c.slowPath(line, false)
+	if exc := pyCallstackException(line); exc != nil {
+		// The traceback ended inside the string; its last line is the exception.
+		c.inTB = false
+		c.scan(exc)
+		c.slowPath(exc, true)
+	}
+}
+
+// pyCallstackException returns the exception line that ends the traceback torchelastic
+// writes, escaped, into its error file ("py_callstack": "Traceback (most recent call
+// last):\n  File ...\nValueError: bad\n"; elastic/multiprocessing/errors/
+// error_handler.py records traceback.format_exc()), unescaped; nil when the line holds
+// none or the string is cut off before it closes.
+func pyCallstackException(line []byte) []byte {
+	key := []byte(`"py_callstack": "`)
+	i := bytes.Index(line, key)
+	if i < 0 {
+		return nil
+	}
+	s := line[i+len(key):]
+	end := -1
+	for j := 0; j < len(s); j++ {
+		if s[j] == '\\' {
+			j++
+			continue
+		}
+		if s[j] == '"' {
+			end = j
+			break
+		}
+	}
+	if end < 0 {
+		return nil
+	}
+	s = bytes.TrimSuffix(s[:end], []byte(`\n`))
+	if k := bytes.LastIndex(s, []byte(`\n`)); k >= 0 {
+		s = s[k+2:]
+	}
+	out := make([]byte, 0, len(s))
+	for j := 0; j < len(s); j++ {
+		if s[j] == '\\' && j+1 < len(s) {
+			j++
+		}
+		out = append(out, s[j])
+	}
+	if excTypeName(out, false) == nil {
+		return nil
+	}
+	return out
 }
 
 // scan runs the automaton over line and marks the rules whose literals it holds.

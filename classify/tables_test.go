@@ -250,6 +250,16 @@ func TestTracebackStructure(t *testing.T) {
 			want:  Timeout, evidence: "RendezvousTimeoutError",
 		},
 		{
+			name:  "torchelastic's error file: the last exception inside the escaped py_callstack",
+			lines: []string{"ERROR:torch.distributed.elastic.multiprocessing.errors.error_handler:{", "  \"message\": {", "    \"message\": \"OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\",", "    \"extraInfo\": {", `      "py_callstack": "Traceback (most recent call last):\n  File \"/opt/train.py\", line 9, in <module>\n    main()\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n",`, `      "timestamp": "1700000000"`},
+			want:  CudaOOM, evidence: "torch.OutOfMemoryError",
+		},
+		{
+			name:  "torchelastic's py_callstack naming only the type",
+			lines: []string{`      "py_callstack": "Traceback (most recent call last):\n  File \"/opt/run.py\", line 719, in main\n    run(args)\ntorch.distributed.elastic.rendezvous.api.RendezvousTimeoutError: \n",`},
+			want:  Timeout, evidence: "RendezvousTimeoutError",
+		},
+		{
 			name:  "torchrun's summary does not hide the child's exception",
 			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "ZeroDivisionError: division by zero", "Traceback (most recent call last):", "  File \"/usr/bin/torchrun\", line 8, in <module>", "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "},
 			want:  Unknown, evidence: "ZeroDivisionError",
