@@ -89,6 +89,9 @@ type Classifier struct {
 	terminate bool
 	fault     string // faulthandler's "Fatal Python error: <fault>"
 	hung      bool   // a hang was already recorded from a thread dump
+	// ncclSetup: the log shows NCCL setting up a communicator through the store, so a
+	// store timeout is NCCL's.
+	ncclSetup bool
 }
 
 // New returns a classifier. The rules are compiled once per process.
@@ -131,6 +134,55 @@ func (c *Classifier) ObserveLine(line []byte) {
 		return
 	}
 	c.slowPath(line, false)
+	if exc := pyCallstackException(line); exc != nil {
+		// The traceback ended inside the string; its last line is the exception.
+		c.inTB = false
+		c.scan(exc)
+		c.slowPath(exc, true)
+	}
+}
+
+// pyCallstackException returns the exception line that ends the traceback torchelastic
+// writes, escaped, into its error file ("py_callstack": "Traceback (most recent call
+// last):\n  File ...\nValueError: bad\n"; elastic/multiprocessing/errors/
+// error_handler.py records traceback.format_exc()), unescaped; nil when the line holds
+// none or the string is cut off before it closes.
+func pyCallstackException(line []byte) []byte {
+	key := []byte(`"py_callstack": "`)
+	i := bytes.Index(line, key)
+	if i < 0 {
+		return nil
+	}
+	s := line[i+len(key):]
+	end := -1
+	for j := 0; j < len(s); j++ {
+		if s[j] == '\\' {
+			j++
+			continue
+		}
+		if s[j] == '"' {
+			end = j
+			break
+		}
+	}
+	if end < 0 {
+		return nil
+	}
+	s = bytes.TrimSuffix(s[:end], []byte(`\n`))
+	if k := bytes.LastIndex(s, []byte(`\n`)); k >= 0 {
+		s = s[k+2:]
+	}
+	out := make([]byte, 0, len(s))
+	for j := 0; j < len(s); j++ {
+		if s[j] == '\\' && j+1 < len(s) {
+			j++
+		}
+		out = append(out, s[j])
+	}
+	if excTypeName(out, false) == nil {
+		return nil
+	}
+	return out
 }
 
 // scan runs the automaton over line and marks the rules whose literals it holds.
@@ -194,10 +246,20 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	if isWarning(text) {
 		return
 	}
-	var marks [markKill + 1]bool
+	var marks [markNCCLSetup + 1]bool
 	var best, excBest *hit
 	excLen := 0
 	var found []hit
+	// etext is where an exception's own line would start: torchelastic's error file
+	// quotes it as the JSON "message" inside its "message" object.
+	etext := text
+	if c.ringN >= 2 && bytes.HasSuffix(bytes.TrimRight(c.ring[(c.ringN-2)%ringLines], " \t\r"), []byte(`"message": {`)) {
+		etext = elasticMessage(text)
+	}
+	name := excTypeName(etext, !exc && !c.whatNext)
+	if h := headerExcType(text); h != nil {
+		name = h
+	}
 	for ri, m := range c.matched {
 		if !m || c.unless[ri] || (c.disabled != nil && c.disabled[ri]) {
 			continue
@@ -206,7 +268,6 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		if r.shape == shapeExcType {
 			// The longest type name that ends the line's exception type decides:
 			// OutOfMemoryError, not MemoryError.
-			name := excTypeName(text, !exc && !c.whatNext)
 			last := name[bytes.LastIndexByte(name, '.')+1:]
 			if name == nil || !bytes.HasSuffix(last, []byte(r.literals[0])) || len(r.literals[0]) <= excLen {
 				continue
@@ -235,8 +296,25 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	case marks[markTraceback]:
 		c.inTB, c.tbRank = true, rank
 		c.tbIgnored = c.ignoredAt > 0 && c.lines-c.ignoredAt <= 2
-		if !c.tbIgnored {
-			c.setFatal(text, rank, "traceback")
+		if c.tbIgnored {
+			return
+		}
+		c.setFatal(text, rank, "traceback")
+		// A traceback flattened onto one line (a web form that ate the newlines)
+		// holds its exception's message too.
+		for _, h := range found {
+			if h.class != Unknown {
+				c.addHit(h)
+			}
+		}
+		if excBest != nil && !(c.chained && c.final != nil && c.final.tier == root) {
+			// IPython's header names the type before the frames; the last line,
+			// when it comes, replaces it.
+			if excBest.class != Unknown {
+				c.addHit(*excBest)
+			}
+			c.final, c.finalTB, c.finalLine = excBest, true, c.lines
+			c.chained = false
 		}
 		return
 	}
@@ -244,6 +322,9 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		// The exception of a traceback Python said it ignored.
 		c.tbIgnored = false
 		return
+	}
+	if marks[markNCCLSetup] {
+		c.ncclSetup = true
 	}
 	if marks[markTerminate] {
 		c.whatNext, c.terminate = true, true
@@ -276,8 +357,8 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 			excBest = nil
 		}
 	}
-	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(text, true) != nil
-	if isFinal && nanWord(text[len(excTypeName(text, false)):]) {
+	isFinal := exc || (marks[markException] || excBest != nil) && excTypeName(etext, true) != nil
+	if isFinal && nanWord(etext[len(excTypeName(etext, false)):]) {
 		found = append(found, hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: "exception-names-nan"}, class: NaNDivergence, rank: rank, tier: root})
 	}
 
@@ -370,6 +451,14 @@ func clip(b []byte) string {
 // names a root cause; else the earliest root cause; else the earliest consequence; else
 // the earliest hint.
 func (c *Classifier) strongest() (Class, *hit) {
+	cl, h := c.strongestHit()
+	if cl == Timeout && h != nil && h.ev.Rule == "c10d-store-timeout" && c.ncclSetup {
+		return NCCL, h
+	}
+	return cl, h
+}
+
+func (c *Classifier) strongestHit() (Class, *hit) {
 	if c.final != nil && c.final.tier == root {
 		return c.final.class, c.final
 	}

@@ -39,6 +39,9 @@ const (
 	shapeLossValue
 	// shapeFaultTimeout: faulthandler's "Timeout (H:MM:SS)!".
 	shapeFaultTimeout
+	// shapeNCCLReturn: NCCLCHECK's trace of a failed call, "<file>:<line> -> <code>"
+	// ending its message, not a channel's "0[0] -> 1[1]".
+	shapeNCCLReturn
 )
 
 // mark is what a line means for the structure around it, whatever its class.
@@ -57,6 +60,8 @@ const (
 	markThread
 	markPySpy
 	markKill
+	// markNCCLSetup: NCCL is setting up a communicator through the store.
+	markNCCLSetup
 )
 
 // rule is one kind of message. A line matches when it contains one of the literals
@@ -113,6 +118,9 @@ func tableRules() []rule {
 		var lits []string
 		if e.text != "" {
 			lits = append(lits, "CUDA error: "+e.text, "CUDA driver error: "+e.text, "CUDA Error: "+e.text)
+			// Kaldi's CU_SAFE_CALL (src/cudamatrix/cu-common.h): cudaError_t 4 :
+			// "unspecified launch failure" returned from 'cudaMemcpy(...)'.
+			lits = append(lits, fmt.Sprintf("\"%s\" returned from", e.text))
 			if e.legacy > 0 {
 				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
 				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
@@ -164,6 +172,18 @@ func tableRules() []rule {
 	}
 	for _, w := range winErrors {
 		rs = append(rs, rule{name: fmt.Sprintf("winerror:%d", w.num), class: w.class, tier: root, literals: []string{fmt.Sprintf("[WinError %d]", w.num), w.text}, origin: srcWinError})
+	}
+	for _, n := range ntStatuses {
+		// The code as hex (either case), as the unsigned exit status and as the signed
+		// one Python and PyCharm print; whole words, so no longer number holds it.
+		lits := []string{fmt.Sprintf("0x%08X", n.code), fmt.Sprintf("0x%08x", n.code), fmt.Sprint(n.code), fmt.Sprint(int32(n.code)), n.name}
+		rs = append(rs, rule{name: "ntstatus:" + n.name, class: Segfault, tier: hint, literals: lits, shape: shapeWord, origin: srcNTStatus})
+	}
+	for _, s := range signalTexts {
+		if s.shell == Segfault {
+			// Open MPI's handler: "[host:pid] Signal: Segmentation fault (11)".
+			rs = append(rs, rule{name: "openmpi-signal:" + s.name, class: Segfault, tier: hint, literals: []string{fmt.Sprintf("Signal: %s (%d)", s.text, s.num)}, origin: srcOpenMPI})
+		}
 	}
 	for _, s := range signalTexts {
 		rs = append(rs, rule{name: "shell:" + s.name, class: s.shell, tier: hint, literals: []string{s.text}, shape: shapeShellJob, mark: markKillIf(s.num), origin: srcSignals})

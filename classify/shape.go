@@ -70,6 +70,31 @@ func shapeAt(s shape, text []byte, i, j int) bool {
 		// loss scale is not a loss.
 		metric := bytes.ToLower(name[k:])
 		return bytes.Contains(metric, []byte("loss")) && !bytes.Contains(metric, []byte("best")) && !bytes.Contains(metric, []byte("min_")) && !bytes.Contains(metric, []byte("scale"))
+	case shapeNCCLReturn:
+		// After the code: the end, errno's text ("-> 2 (Operation now in progress)")
+		// or the thread ("-> 2 [Async thread]").
+		if len(after) > 0 && !(len(after) > 1 && after[0] == ' ' && (after[1] == '(' || after[1] == '[')) {
+			return false
+		}
+		// Before the arrow: a source file and a line number, "misc/socket.cc:564".
+		k := len(before)
+		for k > 0 && before[k-1] >= '0' && before[k-1] <= '9' {
+			k--
+		}
+		if k == len(before) || k == 0 || before[k-1] != ':' {
+			return false
+		}
+		file := before[:k-1]
+		file = file[bytes.LastIndexByte(file, ' ')+1:]
+		dot := bytes.LastIndexByte(file, '.')
+		if dot <= 0 {
+			return false
+		}
+		switch string(file[dot+1:]) {
+		case "cc", "c", "cpp", "h", "cu":
+			return true
+		}
+		return false
 	case shapeFaultTimeout:
 		// "Timeout (0:30:00)!" at the start of the line.
 		if len(before) != 0 {
@@ -101,6 +126,20 @@ func excTypeName(text []byte, strict bool) []byte {
 	if len(name) == 0 || name[0] == '.' || name[len(name)-1] == '.' {
 		return nil
 	}
+	if i < len(text) && text[i] == '(' {
+		// Ray's RayTaskError(PermissionError): a class made at run time that derives
+		// from both; the wrapped type names the cause (ray/exceptions.py
+		// as_instanceof_cause).
+		end := bytes.IndexByte(text[i:], ')')
+		if end < 0 {
+			return nil
+		}
+		inner := excTypeName(text[i+1:i+end], strict)
+		if inner == nil || len(inner) != end-1 || (i+end+1 < len(text) && text[i+end+1] != ':') {
+			return nil
+		}
+		return inner
+	}
 	if i < len(text) && text[i] != ':' {
 		return nil
 	}
@@ -112,6 +151,31 @@ func excTypeName(text []byte, strict bool) []byte {
 		return nil
 	}
 	return name
+}
+
+// tracebackHeader is the line CPython prints before a traceback's frames.
+var tracebackHeader = []byte("Traceback (most recent call last)")
+
+// headerExcType returns the exception type IPython prints before "Traceback (most
+// recent call last)" (ultratb's VerboseTB header: the type, padded to the terminal's
+// width, or glued on when the name is long: "NanLossDuringTrainingErrorTraceback"), or
+// nil for a plain header.
+func headerExcType(text []byte) []byte {
+	i := bytes.Index(text, tracebackHeader)
+	if i <= 0 {
+		return nil
+	}
+	return excTypeName(bytes.TrimRight(text[:i], " "), true)
+}
+
+// elasticMessage returns the exception line inside torchelastic's error file as it
+// logs it ("message": "RendezvousTimeoutError: ..."; elastic/multiprocessing/errors/
+// error_handler.py writes f"{type(e).__name__}: {e}"), else text.
+func elasticMessage(text []byte) []byte {
+	if rest, ok := bytes.CutPrefix(text, []byte(`"message": "`)); ok {
+		return rest
+	}
+	return text
 }
 
 // nanWord reports a message that names NaN or Inf as a value: "Network outputs is

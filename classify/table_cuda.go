@@ -12,7 +12,7 @@ package classify
 // unavailable", cudaErrorNvlinkUncorrectable, cudaErrorSystemDriverMismatch, ...), as
 // documented in the CUDA 12 Runtime API (group__CUDART__TYPES) and cuda.h's CUresult.
 // Legacy 0 means the error came after CUDA 9.2.
-const srcCUDA = "CUDA runtime cudaGetErrorString texts (legacy numbering to CUDA 9.2, names and texts to CUDA 12.4) and cuda.h CUresult names"
+const srcCUDA = "CUDA runtime cudaGetErrorString texts (legacy numbering to CUDA 9.2, names and texts to CUDA 12.4) and cuda.h CUresult names; the formats that print them: PyTorch, THC, NCCL CUDACHECK, Kaldi cu-common.h CU_SAFE_CALL"
 
 type cudaErr struct {
 	name   string // cudaError_t

@@ -18,6 +18,7 @@ const (
 	srcMegatron   = "Megatron-LM core 0.8 distributed/param_and_grad_buffer.py, training.py"
 	srcLightning  = "Lightning 2.2 callbacks/early_stopping.py"
 	srcHF         = "transformers 4.40 utils/hub.py, modeling_utils.py; huggingface_hub 0.23"
+	srcHFFiles    = "transformers 2.x-4.21 file_utils.py cached_path (EnvironmentError(\"file {} not found\")), 4.x trainer.py _load_from_checkpoint (ValueError(f\"Can't find a valid checkpoint at {resume_from_checkpoint}\"))"
 	srcBnB        = "bitsandbytes 0.41 cuda_setup/main.py"
 	srcDETR       = "facebookresearch/detr engine.py (copied by DeiT, MAE, DINO and their forks)"
 	srcXLA        = "XLA/TSL absl::StatusCode names (tsl/protobuf/error_codes.proto); TF1 errors"
@@ -29,6 +30,16 @@ const (
 	srcURLlib3    = "urllib3 2.x connectionpool.py (MaxRetryError), glibc 2.36 gai_strerror texts"
 	srcCUDAAssert = "CUDA device-side assert (__assertfail's \"block: [x,y,z], thread: [x,y,z] Assertion `cond` failed.\")"
 	srcShm        = "PyTorch aten/src/ATen/MapAllocator.cpp and libshm (shared memory under /dev/shm, named /torch_<pid>_...)"
+	srcTFNumerics = "TensorFlow 1.4-2.15 core/kernels/check_numerics_op.cc (\"<message> : Tensor had NaN values\"), python/framework/errors_impl.py OpError.__str__ (\"Caused by op %r, defined at:\", 1.14+: \"Original stack trace for %r:\")"
+	srcTFNanHook  = "TensorFlow 1.x-2.15 python/training/basic_session_run_hooks.py NanTensorHook (\"Model diverged with loss = NaN.\", then NanLossDuringTrainingError)"
+	srcJAXNans    = "JAX 0.4 jax/_src/dispatch.py check_special under jax_debug_nans/jax_debug_infs (FloatingPointError(f\"invalid value ({ty}) encountered in {name}\"))"
+	srcOpenMPI    = "Open MPI opal/util/stacktrace.c opal_show_stackframe (v1.2-v5.0: \"*** Process received signal ***\", \"Signal: %s (%d)\", \"Signal code: %s (%d)\", \"Failing at address: %p\")"
+	srcStore      = "PyTorch 1.8-2.4 torch/csrc/distributed/c10d TCPStore.cpp (\"Timed out after N seconds waiting for clients. K/M clients joined.\", \"wait timeout after Nms, keys: ...\"), Utils.hpp (\"Socket Timeout\"), distributed_c10d.py _store_based_barrier; ProcessGroupNCCL.cpp broadcastUniqueNCCLID"
+	srcBotocore   = "botocore 1.x botocore/exceptions.py (ReadTimeoutError, ConnectTimeoutError: \"Read timeout on endpoint URL: ...\")"
+	srcTSLErrno   = "TSL/TensorFlow tsl/platform/errors.cc ErrnoToCode (ENOSPC, EDQUOT, EMFILE, ENFILE become RESOURCE_EXHAUSTED; the errno text stays in the message)"
+	srcNumpy      = "numpy 1.9-2.1 multiarray/convert.c npy_fallocate (ndarray.tofile, np.save: \"Not enough free space to write %d bytes\", raised only on ENOSPC)"
+	srcTempfile   = "CPython 3.x Lib/tempfile.py _get_default_tempdir (\"No usable temporary directory found in [...]\")"
+	srcDSConfig   = "DeepSpeed 0.3-0.14 deepspeed/runtime/config.py DeepSpeedConfig._batch_assertion"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -52,6 +63,10 @@ var emitterRules = []rule{
 	{name: "faulthandler-fatal", class: Segfault, tier: hint, origin: srcFaulthand, mark: markFatal, literals: []string{"Fatal Python error: Segmentation fault", "Fatal Python error: Bus error", "Fatal Python error: Floating-point exception", "Fatal Python error: Illegal instruction"}},
 	{name: "faulthandler-abort", class: Segfault, tier: hint, origin: srcFaulthand, mark: markFatalAbort, literals: []string{"Fatal Python error: Aborted"}},
 	{name: "faulthandler-thread", class: "", origin: srcFaulthand, mark: markThread, literals: []string{"(most recent call first)"}},
+	// Open MPI's handler for the signals of its opal_signal list (6,7,8,11 by
+	// default): the si_code texts it prints for SIGSEGV and SIGBUS, and the faulting
+	// address it prints for SIGILL, SIGFPE, SIGSEGV and SIGBUS only.
+	{name: "openmpi-stackframe", class: Segfault, tier: hint, origin: srcOpenMPI, literals: []string{"*** Process received signal ***", "Signal code: Address not mapped (", "Signal code: Invalid permissions (", "Signal code: Invalid address alignment (", "Signal code: Non-existent physical address (", "Failing at address: "}},
 	// glibc's own aborts.
 	{name: "glibc-abort", class: Segfault, tier: root, origin: srcGlibcAbort, literals: []string{"double free or corruption", "free(): invalid pointer", "malloc(): corrupted", "malloc(): invalid size", "corrupted size vs. prev_size", "munmap_chunk(): invalid pointer", "*** stack smashing detected ***", "free(): invalid next size", "malloc_consolidate(): invalid chunk size", "corrupted double-linked list"}},
 	// libstdc++: an uncaught C++ exception; its what() line follows.
@@ -69,6 +84,9 @@ var emitterRules = []rule{
 	// PyTorch: the DataLoader (torch/csrc/DataLoader.cpp, utils/data/dataloader.py).
 	{name: "dataloader-signal-handler", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"Unexpected bus error encountered in worker", "Unexpected segmentation fault encountered in worker", "Unexpected floating-point exception encountered in worker", "insufficient shared memory (shm)"}},
 	{name: "dataloader-exited", class: Dataloader, tier: consequence, origin: srcTorch, literals: []string{"DataLoader worker (pid(s)", "exited unexpectedly", "in DataLoader worker process", "Pin memory thread exited unexpectedly"}, unless: []string{"killed by signal: Killed"}},
+	// DataLoader.cpp's report of a worker killed by SIGBUS goes on to name shared
+	// memory; a wrapped line can leave the signal's text on the line before.
+	{name: "dataloader-shm-bus", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"It is possible that dataloader's workers are out of shared memory"}},
 	{name: "dataloader-timeout", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"DataLoader timed out after"}},
 	{name: "dataloader-fd", class: Dataloader, tier: root, origin: srcTorch, literals: []string{"received 0 items of ancdata"}},
 	// PyTorch: NaN checks.
@@ -77,6 +95,17 @@ var emitterRules = []rule{
 	{name: "c10d-watchdog", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Watchdog caught collective operation timeout", "Some NCCL operations have failed or timed out", "NCCL communicator was aborted", "collective operation timeout", "WorkNCCL::checkTimeout", "Exception raised from ncclCommWatchdog", "Exception raised from checkTimeout", "NCCL error", "Received a dump signal due to a collective timeout", "ProcessGroupNCCL::WorkNCCL", "last completed NCCL work"}, unless: []string{"Epoch", "it/s"}},
 	{name: "c10d-stuck", class: Hang, tier: consequence, origin: srcC10d, literals: []string{"watchdog got stuck for", "Heartbeat monitor timed out", "ProcessGroupNCCL watchdog hang", "hang blocking the watchdog", "watchdog thread is stuck", "monitoring thread is stuck"}},
 	{name: "c10d-store", class: NCCL, tier: consequence, origin: srcC10d, literals: []string{"Socket Timeout", "timed out waiting for clients", "Timed out initializing process group", "c10d::Store", "ProcessGroupGloo", "gloo/transport/tcp", "Connection closed by peer", "Connection reset by peer", "failed to recv, got 0 bytes"}},
+	// NCCL passing a failed call's code up its stack: NCCL is failing even when no
+	// exception made it to the log.
+	{name: "nccl-return-trace", class: NCCL, tier: consequence, origin: srcNCCLTrace, shape: shapeNCCLReturn, needs: "NCCL", literals: []string{" -> 1", " -> 2", " -> 3", " -> 4", " -> 5", " -> 6"}},
+	{name: "nccl-ib-completion", class: NCCL, tier: root, origin: srcNCCLIB, needs: "NET/IB", literals: []string{"Got completion from peer"}},
+	// The rendezvous store timed out: the ranks it waited for never came (a node that
+	// did not start, a wrong MASTER_ADDR), which is the job waiting on a service. Only
+	// while NCCL sets up its communicator is the store NCCL's (ProcessGroupNCCL sends
+	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
+	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
+	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	{name: "c10d-nccl-setup", origin: srcStore, mark: markNCCLSetup, literals: []string{"ncclUniqueId", "broadcastUniqueNCCLID", "NCCL communicator and retrieving"}},
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.
 	{name: "c10d-socket-timeout", class: Timeout, tier: root, origin: srcC10d, literals: []string{"The client socket has timed out after", "The server socket has timed out"}},
@@ -110,20 +139,45 @@ var emitterRules = []rule{
 	{name: "megatron-nan", class: NaNDivergence, tier: root, origin: srcMegatron, literals: []string{"found NaN in local grad norm", "found NaN in local forward loss", "found Inf in local grad norm", "NaN detected in loss", "Unexpected result nan"}},
 	{name: "lightning-not-finite", class: NaNDivergence, tier: root, origin: srcLightning, literals: []string{"is not finite. Previous best value was"}},
 	{name: "detr-loss-nan", class: NaNDivergence, tier: root, origin: srcDETR, literals: []string{"is nan, stopping training", "is inf, stopping training"}},
+	// TensorFlow's CheckNumerics op fails only on a NaN or Inf; the error names the op
+	// that raised it, so its stack header is the NaN's too ("CheckNumerics_1" as well).
+	{name: "tf-check-numerics", class: NaNDivergence, tier: root, origin: srcTFNumerics, literals: []string{"Tensor had NaN values", "Tensor had Inf values", "Tensor had Inf and NaN values", "Caused by op 'CheckNumerics", "Original stack trace for 'CheckNumerics"}},
+	{name: "tf-nan-tensor-hook", class: NaNDivergence, tier: root, origin: srcTFNanHook, literals: []string{"Model diverged with loss = NaN"}},
+	{name: "jax-debug-nans", class: NaNDivergence, tier: root, origin: srcJAXNans, literals: []string{"invalid value (nan) encountered in", "invalid value (inf) encountered in"}},
 	{name: "loss-metric-nan", class: NaNDivergence, tier: root, origin: srcMetrics, shape: shapeLossValue, literals: []string{": nan", "=nan", ":nan", " nan", ": inf", "=inf", ":inf"}},
+
+	// numpy reserves the file's space before it writes an array.
+	{name: "numpy-fallocate", class: DiskFull, tier: root, origin: srcNumpy, literals: []string{"Not enough free space to write "}},
+	// tempfile tries a file in every candidate directory ($TMPDIR, /tmp, /var/tmp,
+	// /usr/tmp, the working directory) and raises this when every write failed. /tmp is
+	// world-writable, so all of them failing is a full (or over-quota) disk far more
+	// often than permissions; the errno it carries (ENOENT) is not the cause.
+	{name: "tempfile-no-dir", class: DiskFull, tier: root, origin: srcTempfile, literals: []string{"No usable temporary directory found in"}},
 
 	// Hugging Face.
 	{name: "hf-missing", class: FileNotFound, tier: root, origin: srcHF, literals: []string{"is not a local folder and is not a valid model identifier", "does not appear to have a file named", "Can't load tokenizer for", "Can't load config for", "Can't load weights for", "Can't load image processor for", "Can't load feature extractor for", "Can't load processor for"}},
 	{name: "hf-gated", class: Permission, tier: root, origin: srcHF, literals: []string{"You are trying to access a gated repo", "Access to model", "401 Client Error"}},
 	{name: "hf-config", class: ConfigError, tier: root, origin: srcHF, literals: []string{"Unrecognized configuration class"}},
+	// A local path that is not there: the cache lookup of old transformers, and the
+	// Trainer's resume from a checkpoint folder that holds no weights.
+	{name: "hf-file-missing", class: FileNotFound, tier: root, origin: srcHFFiles, needs: " not found", literals: []string{"OSError: file ", "EnvironmentError: file "}},
+	{name: "hf-no-checkpoint", class: FileNotFound, tier: root, origin: srcHFFiles, literals: []string{"Can't find a valid checkpoint at"}},
+	// DeepSpeed checks that the batch sizes of its config multiply out.
+	{name: "deepspeed-batch", class: ConfigError, tier: root, origin: srcDSConfig, literals: []string{"Check batch related parameters"}},
+	{name: "deepspeed-batch-positive", class: ConfigError, tier: root, origin: srcDSConfig, needs: "has to be greater than 0", literals: []string{"Train batch size: ", "Micro batch size per gpu: ", "Gradient accumulation steps: "}},
 	// bitsandbytes: its native library did not load.
 	{name: "bnb-setup", class: ImportError, tier: root, origin: srcBnB, literals: []string{"CUDA Setup failed despite GPU being available", "CUDA SETUP: Setup Failed!"}},
 
 	// XLA, JAX and TensorFlow status codes.
-	{name: "xla-resource-exhausted", class: CudaOOM, tier: root, origin: srcXLA, literals: []string{"RESOURCE_EXHAUSTED: ", "Resource exhausted: ", "OOM when allocating tensor"}},
+	// TSL turns an errno into RESOURCE_EXHAUSTED too: then the errno's text, which the
+	// message keeps, names the cause (a checkpoint write on a full disk).
+	{name: "xla-resource-exhausted", class: CudaOOM, tier: root, origin: srcXLA, literals: []string{"RESOURCE_EXHAUSTED: ", "Resource exhausted: ", "OOM when allocating tensor"}, unless: []string{"No space left on device", "Disk quota exceeded", "Too many open files"}},
 	{name: "xla-deadline", class: Timeout, tier: root, origin: srcXLA, literals: []string{"DEADLINE_EXCEEDED: "}},
 	{name: "xla-permission", class: Permission, tier: root, origin: srcXLA, literals: []string{"PERMISSION_DENIED: ", "UNAUTHENTICATED: "}},
 	{name: "xla-not-found", class: FileNotFound, tier: consequence, origin: srcXLA, literals: []string{"NOT_FOUND: "}},
+
+	// AWS SDK calls (S3 datasets and checkpoints) that got no answer in time.
+	{name: "botocore-timeout", class: Timeout, tier: root, origin: srcBotocore, literals: []string{"Read timeout on endpoint URL", "Connect timeout on endpoint URL"}},
 
 	// Python's own messages inside exceptions.
 	{name: "python-import", class: ImportError, tier: root, origin: srcCPython, literals: []string{"No module named", "cannot import name", "undefined symbol:", "cannot open shared object file", "DLL load failed"}},

@@ -21,7 +21,7 @@ type errnoEntry struct {
 
 var errnoTable = []errnoEntry{
 	{"EPERM", 1, "Operation not permitted", Permission, root, []string{"stream is capturing"}},
-	{"ENOENT", 2, "No such file or directory", FileNotFound, root, []string{"cannot open shared object file", "Permission denied"}},
+	{"ENOENT", 2, "No such file or directory", FileNotFound, root, []string{"cannot open shared object file", "Permission denied", "No usable temporary directory"}},
 	{"EIO", 5, "Input/output error", DiskFull, consequence, nil},
 	{"ENOMEM", 12, "Cannot allocate memory", HostOOM, root, nil},
 	{"EACCES", 13, "Permission denied", Permission, root, nil},
@@ -86,4 +86,22 @@ var winErrors = []struct {
 	{127, "The specified procedure could not be found", ImportError},
 	{1450, "Insufficient system resources exist to complete the requested service", HostOOM},
 	{1455, "The paging file is too small for this operation to complete", HostOOM},
+}
+
+// NTSTATUS codes a Windows process dies of, as the exit code its parent reports:
+// PyCharm's "Process finished with exit code -1073741819 (0xC0000005)", a shell's
+// 3221225477. Each is a native crash, the Windows form of SIGSEGV, SIGBUS, SIGILL or
+// SIGABRT. Source: Microsoft ntstatus.h (Windows SDK 10.0.22621) and [MS-ERREF] 2.3.1.
+const srcNTStatus = "Microsoft ntstatus.h NTSTATUS values (Windows SDK 10.0.22621; [MS-ERREF] 2.3.1)"
+
+var ntStatuses = []struct {
+	name string
+	code uint32
+}{
+	{"STATUS_ACCESS_VIOLATION", 0xC0000005},
+	{"STATUS_IN_PAGE_ERROR", 0xC0000006},
+	{"STATUS_ILLEGAL_INSTRUCTION", 0xC000001D},
+	{"STATUS_STACK_OVERFLOW", 0xC00000FD},
+	{"STATUS_HEAP_CORRUPTION", 0xC0000374},
+	{"STATUS_STACK_BUFFER_OVERRUN", 0xC0000409},
 }

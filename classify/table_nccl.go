@@ -29,3 +29,13 @@ var ncclResults = []struct {
 	{"ncclInvalidUsage", "invalid usage", true},
 	{"ncclRemoteError", "remote process exited or there was a network error", false},
 }
+
+// srcNCCLTrace is NCCL's NCCLCHECK/NCCLCHECKGOTO (src/include/checks.h): a call that
+// failed logs "<file>:<line> -> <ncclResult_t>" at each level it is passed up (INFO
+// before 2.19, WARN after), and the code is 1-6 (ncclInProgress, 7, is not printed).
+// srcNCCLIB is the IB transport's completion error (src/transport/net_ib.cc, ib_plugin.c
+// in the plugins): a work request that failed on the wire, then ncclRemoteError.
+const (
+	srcNCCLTrace = "NVIDIA/nccl src/include/checks.h NCCLCHECK (\"%s:%d -> %d\", 2.4-2.23) and nccl.h ncclResult_t 1-6"
+	srcNCCLIB    = "NVIDIA/nccl src/transport/net_ib.cc (\"NET/IB : Got completion from peer %s with error %d\", 2.12+: \"with status=%d opcode=%d len=%d vendor err %d\")"
+)

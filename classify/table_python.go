@@ -19,7 +19,7 @@ package classify
 const (
 	srcCPython = "CPython 3.12 Doc/library/exceptions.rst"
 	srcTorchPy = "PyTorch 2.4 exception types (torch/_C, torch/distributed, elastic errors; Debian python3-torch 1.13.1)"
-	srcTF      = "TensorFlow 2.15 errors_impl.py; JAX jaxlib XlaRuntimeError"
+	srcTF      = "TensorFlow 2.15 errors_impl.py, training/basic_session_run_hooks.py; JAX jaxlib XlaRuntimeError"
 	srcPyLibs  = "omegaconf 2.3, hydra 1.3, pydantic 2, PyYAML 6, huggingface_hub 0.23, Lightning 2.x exception types"
 )
 
@@ -94,6 +94,8 @@ var exceptionTypes = []excType{
 	{"NotFoundError", FileNotFound, root, srcTF},
 	{"PermissionDeniedError", Permission, root, srcTF},
 	{"DeadlineExceededError", Timeout, root, srcTF},
+	// basic_session_run_hooks.py NanTensorHook raises it when the loss is NaN.
+	{"NanLossDuringTrainingError", NaNDivergence, root, srcTF},
 	{"InvalidArgumentError", Unknown, hint, srcTF},
 	{"InternalError", Unknown, hint, srcTF},
 	{"UnknownError", Unknown, hint, srcTF},
