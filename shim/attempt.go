@@ -442,8 +442,15 @@ wait:
 	res.end = time.Now()
 	t.mu.Lock()
 	res.lines = t.lines
+	// Exit 0 is success whatever timer fired: a job whose SIGABRT or SIGTERM handler
+	// ends it cleanly (or that finished just as the stall was declared) is done, and
+	// restarting it would redo finished work.
+	cleanExit := res.exit.err == nil && !res.exit.status.Signaled() && res.exit.status.ExitStatus() == 0
+	if res.stalled && cleanExit {
+		s.logf("the job exited 0 after the stall was declared: counted as success, not a hang")
+	}
 	exit := classify.Exit{
-		Stalled:            res.stalled,
+		Stalled:            res.stalled && !cleanExit,
 		StopRequested:      res.stopSig != 0,
 		KilledBySupervisor: killedByUs,
 		OOMKillDelta:       -1,
