@@ -31,6 +31,8 @@ type RunCmd struct {
 	ProgressRegex  string        `help:"Only output lines matching this regular expression count as progress; its first group, if any, is the step." placeholder:"RE"`
 	HeartbeatFile  string        `help:"A change of this file's mtime counts as progress." type:"path" placeholder:"FILE"`
 
+	ResumeAllowance time.Duration `help:"Once an attempt has made progress, later attempts get --stall-timeout plus this long (loading the checkpoint) for their first progress, not --startup-timeout." default:"5m"`
+
 	BackoffInitial             time.Duration `help:"First restart delay; doubles after each failure." default:"1s"`
 	BackoffMax                 time.Duration `help:"Largest restart delay." default:"60s"`
 	HealthyAfter               time.Duration `help:"An attempt that ran this long resets the backoff." default:"10m"`
@@ -90,6 +92,7 @@ func (c *RunCmd) Run(g *Globals) error {
 			MaxRestarts:                c.MaxRestarts,
 		},
 	}
+	opt.ResumeAllowance = c.ResumeAllowance
 	if c.ProgressRegex != "" {
 		re, err := regexp.Compile(c.ProgressRegex)
 		if err != nil {

@@ -466,6 +466,9 @@ wait:
 	}
 	res.verdict = cls.Verdict(exit)
 	t.mu.Unlock()
+	if s.progressTime(t) != 0 {
+		s.progressedBefore = true
+	}
 	res.stepEnd = s.step.Load()
 	if res.stepEnd < 0 {
 		res.stepEnd = res.stepStart
@@ -508,25 +511,41 @@ func (s *supervisor) progressTime(t *tee) int64 {
 	return p
 }
 
+// stallWindow is how long the current attempt may go without progress from now on.
 func (s *supervisor) stallWindow(t *tee) time.Duration {
 	if s.progressTime(t) == 0 {
-		return s.o.StartupTimeout
+		return s.firstWindow()
 	}
 	return s.o.StallTimeout
+}
+
+// firstWindow is how long an attempt may run before its first progress; 0 or less is
+// no limit. A job that has made progress in an earlier attempt is known to start: it
+// gets the stall timeout plus the resume allowance (loading a checkpoint), not the long
+// --startup-timeout meant for a first compile or download, and never more than that.
+func (s *supervisor) firstWindow() time.Duration {
+	w := s.o.StartupTimeout
+	if w <= 0 {
+		// No separate startup limit: the stall timeout counts from the start.
+		w = s.o.StallTimeout
+	}
+	if s.progressedBefore && s.o.StallTimeout > 0 {
+		if r := s.o.StallTimeout + s.o.ResumeAllowance; w <= 0 || r < w {
+			w = r
+		}
+	}
+	return w
 }
 
 // stallDeadline is when the job counts as stalled if nothing happens before.
 func (s *supervisor) stallDeadline(start time.Time, t *tee) (time.Time, bool) {
 	p := s.progressTime(t)
 	if p == 0 {
-		if s.o.StartupTimeout <= 0 {
-			if s.o.StallTimeout <= 0 {
-				return time.Time{}, false
-			}
-			// No separate startup limit: the stall timeout counts from the start.
-			return start.Add(s.o.StallTimeout), true
+		w := s.firstWindow()
+		if w <= 0 {
+			return time.Time{}, false
 		}
-		return start.Add(s.o.StartupTimeout), true
+		return start.Add(w), true
 	}
 	if s.o.StallTimeout <= 0 {
 		return time.Time{}, false

@@ -57,6 +57,7 @@ type testOptions struct {
 	AbortGrace                 time.Duration
 	StallTimeout               time.Duration
 	StartupTimeout             time.Duration
+	ResumeAllowance            time.Duration
 	ProgressRegex              string
 	HeartbeatFile              string
 	BackoffInitial             time.Duration
@@ -71,15 +72,16 @@ type testOptions struct {
 
 func (t testOptions) options() Options {
 	o := Options{
-		StateDir:       t.StateDir,
-		Pty:            PtyMode(t.Pty),
-		StopTimeout:    t.StopTimeout,
-		AbortGrace:     t.AbortGrace,
-		StallTimeout:   t.StallTimeout,
-		StartupTimeout: t.StartupTimeout,
-		HeartbeatFile:  t.HeartbeatFile,
-		LogMaxSizeMB:   t.LogMaxSizeMB,
-		Force:          t.Force,
+		StateDir:        t.StateDir,
+		Pty:             PtyMode(t.Pty),
+		StopTimeout:     t.StopTimeout,
+		AbortGrace:      t.AbortGrace,
+		StallTimeout:    t.StallTimeout,
+		StartupTimeout:  t.StartupTimeout,
+		ResumeAllowance: t.ResumeAllowance,
+		HeartbeatFile:   t.HeartbeatFile,
+		LogMaxSizeMB:    t.LogMaxSizeMB,
+		Force:           t.Force,
 		Policy: Policy{
 			BackoffInitial:             t.BackoffInitial,
 			BackoffMax:                 t.BackoffMax,

@@ -56,6 +56,11 @@ type Options struct {
 	ProgressRegex  *regexp.Regexp
 	HeartbeatFile  string
 
+	// ResumeAllowance is added to StallTimeout for the first progress of an attempt
+	// once an earlier attempt has made progress (time to load the checkpoint); such an
+	// attempt never waits the full StartupTimeout.
+	ResumeAllowance time.Duration
+
 	Policy    Policy
 	ResumeArg string
 	Force     bool

@@ -58,6 +58,9 @@ type supervisor struct {
 	resume         string
 	resumeStep     int64
 	lastClass      string
+	// progressedBefore is set once an attempt made progress: later attempts then get
+	// the stall window from their start (plus ResumeAllowance), not StartupTimeout.
+	progressedBefore bool
 
 	// set by the output pumps of the current attempt
 	lastProgress atomic.Int64 // unix nanos
