@@ -93,6 +93,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		},
 	}
 	opt.ResumeAllowance = c.ResumeAllowance
+	opt.Signals = g.Signals
 	if c.ProgressRegex != "" {
 		re, err := regexp.Compile(c.ProgressRegex)
 		if err != nil {

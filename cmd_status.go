@@ -158,5 +158,6 @@ func (c *GuardCmd) Run(g *Globals) error {
 		Stdin:      os.Stdin,
 		Ready:      os.Stdout,
 		Stderr:     g.Stderr,
+		Signals:    g.Signals,
 	})
 }

@@ -118,6 +118,8 @@ type GuardOptions struct {
 	// Ready receives "ready\n" once the guard's signal handlers are installed.
 	Ready  io.Writer
 	Stderr io.Writer
+	// Signals is the channel from NotifyEarly; nil makes a new one.
+	Signals chan os.Signal
 }
 
 // RunGuard is the body of `trainwrap guard`. It waits until its supervisor is gone,
@@ -129,7 +131,10 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 		return fmt.Errorf("guard: --run-id is required")
 	}
 	// Our parent-death signal and terminal signals must not kill us before the sweep.
-	sigs := make(chan os.Signal, 4)
+	sigs := o.Signals
+	if sigs == nil {
+		sigs = make(chan os.Signal, 4)
+	}
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	if o.Ready != nil {

@@ -8,6 +8,7 @@ package shim
 import (
 	"context"
 	"io"
+	"os"
 	"regexp"
 	"time"
 
@@ -72,6 +73,10 @@ type Options struct {
 	Stderr io.Writer
 	// Exe is the trainwrap binary, re-executed as the guard. Empty: os.Executable.
 	Exe string
+
+	// Signals is the channel from NotifyEarly, holding whatever arrived before Run;
+	// nil makes a new one. Run relays the rest of the signals it handles to it too.
+	Signals chan os.Signal
 
 	// Observer receives the supervisor's events; nil publishes nothing.
 	Observer *observe.Observer

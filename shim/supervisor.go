@@ -118,7 +118,11 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		s.logf("warning: cannot become a child subreaper (%v); orphans of the job will be found by run id only", err)
 	}
 
-	s.sigs = make(chan os.Signal, 32)
+	// Signals that came before this point (see NotifyEarly) wait in o.Signals.
+	s.sigs = s.o.Signals
+	if s.sigs == nil {
+		s.sigs = make(chan os.Signal, 32)
+	}
 	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCHLD, syscall.SIGPIPE)
 	defer signal.Stop(s.sigs)
