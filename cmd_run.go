@@ -32,6 +32,7 @@ type RunCmd struct {
 	HeartbeatFile  string        `help:"A change of this file's mtime counts as progress." type:"path" placeholder:"FILE"`
 
 	ResumeAllowance time.Duration `help:"Once an attempt has made progress, later attempts get --stall-timeout plus this long (loading the checkpoint) for their first progress, not --startup-timeout." default:"5m"`
+	Cgroup          string        `help:"Put the job in a cgroup v2 of its own and kill it as a whole at the end, where delegation allows: auto, or off (the process sweep alone)." enum:"auto,off" default:"auto"`
 
 	BackoffInitial             time.Duration `help:"First restart delay; doubles after each failure." default:"1s"`
 	BackoffMax                 time.Duration `help:"Largest restart delay." default:"60s"`
@@ -94,6 +95,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	opt.ResumeAllowance = c.ResumeAllowance
 	opt.Signals = g.Signals
+	opt.Cgroup = c.Cgroup
 	if c.ProgressRegex != "" {
 		re, err := regexp.Compile(c.ProgressRegex)
 		if err != nil {

@@ -234,7 +234,21 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	}
 	oomBefore := oomKills()
 
-	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr}, s.reaper)
+	spec := spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr, cgroup: s.cg}
+	c, err := spawn(spec, s.reaper)
+	if err != nil && spec.cgroup != nil {
+		// A kernel or a delegation that refuses CLONE_INTO_CGROUP: when the job starts
+		// without it, the cgroup was the cause, and the sweep alone is left.
+		spec.cgroup = nil
+		if c2, err2 := spawn(spec, s.reaper); err2 == nil {
+			s.logf("cgroup: cannot start the job in %s (%v); processes that leave the job's group and environment may survive its end", s.cg.dir, err)
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = s.cg.remove(rctx)
+			cancel()
+			s.cg = nil
+			c, err = c2, nil
+		}
+	}
 	if err != nil {
 		res.end = time.Now()
 		res.exit = exitInfo{err: err, at: res.end}
@@ -244,7 +258,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	}
 	res.pid = c.id.PID
 	s.reaper.setJob(c.pgid, c.sid)
-	j := job{runID: s.runID, c: c}
+	j := job{runID: s.runID, c: c, cg: s.cg}
 	if s.guard != nil {
 		j.guard = s.guard.pid
 	}

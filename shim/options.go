@@ -74,6 +74,10 @@ type Options struct {
 	// Exe is the trainwrap binary, re-executed as the guard. Empty: os.Executable.
 	Exe string
 
+	// Cgroup is CgroupAuto (the zero value) or CgroupOff: whether the job gets a
+	// cgroup v2 of its own, killed as a whole at teardown, where delegation allows.
+	Cgroup string
+
 	// Signals is the channel from NotifyEarly, holding whatever arrived before Run;
 	// nil makes a new one. Run relays the rest of the signals it handles to it too.
 	Signals chan os.Signal

@@ -50,6 +50,7 @@ type supervisor struct {
 	log    *logSink
 	logw   *lumberjack.Logger
 	guard  *guardHandle
+	cg     *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
 	state  rundir.State
 	rs     *restarter
 
@@ -127,11 +128,31 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCHLD, syscall.SIGPIPE)
 	defer signal.Stop(s.sigs)
 
+	if s.o.Cgroup != CgroupOff {
+		cg, err := newJobCgroup(s.runID)
+		if err != nil {
+			s.logf("cgroup: no cgroup v2 delegation for the job here (%v); processes that leave the job's group and environment may survive its end (--cgroup off silences this)", err)
+		} else {
+			s.cg = cg
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := s.cg.remove(ctx); err != nil {
+					s.logf("warning: %v", err)
+				}
+			}()
+		}
+	}
+
 	exe := s.o.Exe
 	if exe == "" {
 		exe, _ = os.Executable()
 	}
-	if g, err := startGuard(exe, s.runID, s.self); err != nil {
+	cgDir := ""
+	if s.cg != nil {
+		cgDir = s.cg.dir
+	}
+	if g, err := startGuard(exe, s.runID, s.self, cgDir); err != nil {
 		s.logf("warning: %v; if trainwrap is killed with SIGKILL, grandchildren of the job may survive until the next run on this directory", err)
 	} else {
 		s.guard = g
@@ -232,6 +253,19 @@ func (s *supervisor) sweepPrevious() error {
 	}
 	if killed > 0 {
 		s.logf("killed %d leftover process(es) of the previous run %s", killed, prev.RunID)
+	}
+	// A supervisor killed together with its guard leaves its job's cgroup behind, with
+	// whatever escaped the run id in it.
+	if s.o.Cgroup != CgroupOff {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n, err := killCgroupOf(ctx, prev.RunID)
+		cancel()
+		if err != nil {
+			s.logf("warning: %v", err)
+		}
+		if n > 0 {
+			s.logf("killed %d leftover process(es) in the cgroup of the previous run %s", n, prev.RunID)
+		}
 	}
 	return nil
 }

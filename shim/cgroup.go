@@ -1,0 +1,189 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+)
+
+// Cgroup modes of Options.Cgroup.
+const (
+	CgroupAuto = "auto" // a cgroup of the job's own where cgroup v2 delegation allows
+	CgroupOff  = "off"  // never: the process sweep alone
+)
+
+// cgroupPrefix names the job cgroups trainwrap creates: cgroupPrefix + run id.
+const cgroupPrefix = "trainwrap-"
+
+// jobCgroup is a cgroup v2 of the run's own, under the supervisor's cgroup, that every
+// attempt of the job is cloned into (CLONE_INTO_CGROUP): a process that clears its
+// environment and calls setsid is still in it, and cgroup.kill ends all of them at
+// once, as systemd's KillMode=control-group does. Only the job's processes are ever put
+// in it, so its members are the job's by construction.
+type jobCgroup struct {
+	dir string
+	fd  int // the directory, open for SysProcAttr.CgroupFD
+}
+
+// cgroupParent is the directory of the supervisor's own cgroup v2, read from
+// /proc/self/cgroup and /proc/self/mountinfo.
+func cgroupParent() (string, error) {
+	self, err := procfs.Self()
+	if err != nil {
+		return "", err
+	}
+	cgs, err := self.Cgroups()
+	if err != nil {
+		return "", fmt.Errorf("read /proc/self/cgroup: %w", err)
+	}
+	rel, found := "", false
+	for _, c := range cgs {
+		if c.HierarchyID == 0 {
+			rel, found = c.Path, true
+		}
+	}
+	if !found {
+		return "", errors.New("no cgroup v2 hierarchy in /proc/self/cgroup")
+	}
+	mounts, err := self.MountInfo()
+	if err != nil {
+		return "", fmt.Errorf("read /proc/self/mountinfo: %w", err)
+	}
+	for _, m := range mounts {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		// A mount may show a subtree only (a container's bind mount): our path must
+		// lie inside it.
+		sub, ok := strings.CutPrefix(rel, m.Root)
+		if m.Root == "/" {
+			sub, ok = rel, true
+		}
+		if !ok {
+			continue
+		}
+		return filepath.Join(m.MountPoint, sub), nil
+	}
+	return "", fmt.Errorf("no cgroup2 mount shows our cgroup %s", rel)
+}
+
+// newJobCgroup creates the job's cgroup for runID, or says why this machine offers
+// none (no cgroup v2, no write access to our own cgroup, a kernel without cgroup.kill).
+func newJobCgroup(runID string) (*jobCgroup, error) {
+	parent, err := cgroupParent()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(parent, cgroupPrefix+runID)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
+		_ = os.Remove(dir)
+		return nil, fmt.Errorf("%s has no cgroup.kill (kernel older than 5.14)", dir)
+	}
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = os.Remove(dir)
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	return &jobCgroup{dir: dir, fd: fd}, nil
+}
+
+// pids lists the processes in the cgroup.
+func (g *jobCgroup) pids() []int {
+	if g == nil {
+		return nil
+	}
+	return cgroupPids(g.dir)
+}
+
+func cgroupPids(dir string) []int {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// kill SIGKILLs every process in the cgroup, in the kernel, at once.
+func (g *jobCgroup) kill() error {
+	if g == nil {
+		return nil
+	}
+	return killCgroup(g.dir)
+}
+
+func killCgroup(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		return fmt.Errorf("cgroup: kill %s: %w", dir, err)
+	}
+	return nil
+}
+
+// remove closes and removes the cgroup once it is empty. The job is gone by then, so a
+// failure is only worth a warning.
+func (g *jobCgroup) remove(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	unix.Close(g.fd)
+	return removeCgroup(ctx, g.dir)
+}
+
+// removeCgroup removes dir, retrying while the last killed processes leave it.
+func removeCgroup(ctx context.Context, dir string) error {
+	for {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cgroup: remove %s: %w", dir, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// killCgroupOf kills and removes the job cgroup of runID under our own cgroup, when it
+// exists: what a supervisor that died with its guard left behind. It returns how many
+// processes were in it.
+func killCgroupOf(ctx context.Context, runID string) (int, error) {
+	parent, err := cgroupParent()
+	if err != nil {
+		return 0, nil // no cgroup v2: nothing of ours can be there
+	}
+	return killCgroupDir(ctx, filepath.Join(parent, cgroupPrefix+runID), runID)
+}
+
+// killCgroupDir kills every process in dir, a job cgroup of runID, and removes it. A
+// path that does not name runID's cgroup is refused: trainwrap kills only what it can
+// prove is the job's.
+func killCgroupDir(ctx context.Context, dir, runID string) (int, error) {
+	if runID == "" || filepath.Base(dir) != cgroupPrefix+runID {
+		return 0, fmt.Errorf("cgroup: %s is not the cgroup of run %q; not killing it", dir, runID)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	n := len(cgroupPids(dir))
+	if err := killCgroup(dir); err != nil {
+		return 0, err
+	}
+	return n, removeCgroup(ctx, dir)
+}
