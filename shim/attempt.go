@@ -234,7 +234,16 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	}
 	oomBefore := oomKills()
 
-	spec := spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr, cgroup: s.cg}
+	if s.cg != nil {
+		if err := s.cg.startAttempt(n); err != nil {
+			s.logf("cgroup: %v; this attempt runs without one", err)
+		}
+	}
+	var cg *jobCgroup
+	if s.cg != nil && s.cg.leaf != "" {
+		cg = s.cg
+	}
+	spec := spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.o.Stdout, stderr: s.o.Stderr, cgroup: cg}
 	c, err := spawn(spec, s.reaper)
 	if err != nil && spec.cgroup != nil {
 		// A kernel or a delegation that refuses CLONE_INTO_CGROUP: when the job starts
@@ -250,6 +259,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 		}
 	}
 	if err != nil {
+		_ = s.cg.endAttempt(ctx)
 		res.end = time.Now()
 		res.exit = exitInfo{err: err, at: res.end}
 		res.verdict = startFailure(err)
@@ -439,6 +449,11 @@ wait:
 		}
 	}
 	s.reaper.reap()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.cg.endAttempt(rctx); err != nil {
+		s.logf("warning: %v", err)
+	}
+	rcancel()
 
 	// Output: whatever the job wrote before it died is in the pipes; a process outside
 	// our reach that still holds them must not hold up the verdict for long.

@@ -23,14 +23,17 @@ const (
 // cgroupPrefix names the job cgroups trainwrap creates: cgroupPrefix + run id.
 const cgroupPrefix = "trainwrap-"
 
-// jobCgroup is a cgroup v2 of the run's own, under the supervisor's cgroup, that every
-// attempt of the job is cloned into (CLONE_INTO_CGROUP): a process that clears its
-// environment and calls setsid is still in it, and cgroup.kill ends all of them at
-// once, as systemd's KillMode=control-group does. Only the job's processes are ever put
-// in it, so its members are the job's by construction.
+// jobCgroup is a cgroup v2 of the run's own, under the supervisor's cgroup; each
+// attempt of the job is cloned (CLONE_INTO_CGROUP) into a fresh leaf of it,
+// attempt-N: a process that clears its environment and calls setsid is still in it, and
+// cgroup.kill ends all of them at once, as systemd's KillMode=control-group does. Only
+// the job's processes are ever put in it, so its members are the job's by
+// construction. A leaf is never reused: this kernel SIGKILLs every process later
+// cloned into a cgroup that was once killed.
 type jobCgroup struct {
-	dir string
-	fd  int // the directory, open for SysProcAttr.CgroupFD
+	dir  string // the run's cgroup; processes live only in its leaves
+	leaf string // the current attempt's, "" between attempts
+	fd   int    // leaf, open for SysProcAttr.CgroupFD
 }
 
 // cgroupParent is the directory of the supervisor's own cgroup v2, read from
@@ -90,15 +93,36 @@ func newJobCgroup(runID string) (*jobCgroup, error) {
 		_ = os.Remove(dir)
 		return nil, fmt.Errorf("%s has no cgroup.kill (kernel older than 5.14)", dir)
 	}
-	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		_ = os.Remove(dir)
-		return nil, fmt.Errorf("open %s: %w", dir, err)
-	}
-	return &jobCgroup{dir: dir, fd: fd}, nil
+	return &jobCgroup{dir: dir, fd: -1}, nil
 }
 
-// pids lists the processes in the cgroup.
+// startAttempt creates the leaf that attempt n is cloned into.
+func (g *jobCgroup) startAttempt(n int) error {
+	leaf := filepath.Join(g.dir, "attempt-"+strconv.Itoa(n))
+	if err := os.Mkdir(leaf, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", leaf, err)
+	}
+	fd, err := unix.Open(leaf, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = os.Remove(leaf)
+		return fmt.Errorf("open %s: %w", leaf, err)
+	}
+	g.leaf, g.fd = leaf, fd
+	return nil
+}
+
+// endAttempt removes the attempt's leaf once its processes are gone.
+func (g *jobCgroup) endAttempt(ctx context.Context) error {
+	if g == nil || g.leaf == "" {
+		return nil
+	}
+	unix.Close(g.fd)
+	leaf := g.leaf
+	g.leaf, g.fd = "", -1
+	return removeCgroup(ctx, leaf)
+}
+
+// pids lists the processes in the run's cgroup, every leaf.
 func (g *jobCgroup) pids() []int {
 	if g == nil {
 		return nil
@@ -106,26 +130,34 @@ func (g *jobCgroup) pids() []int {
 	return cgroupPids(g.dir)
 }
 
+// cgroupPids lists the processes in dir and the cgroups below it.
 func cgroupPids(dir string) []int {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return nil
-	}
 	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			out = append(out, pid)
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
 		}
-	}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+		return nil
+	})
 	return out
 }
 
-// kill SIGKILLs every process in the cgroup, in the kernel, at once.
+// kill SIGKILLs every process of the current attempt, in the kernel, at once. Only
+// the leaf: the next attempt's leaf must not descend from a killed cgroup.
 func (g *jobCgroup) kill() error {
-	if g == nil {
+	if g == nil || g.leaf == "" {
 		return nil
 	}
-	return killCgroup(g.dir)
+	return killCgroup(g.leaf)
 }
 
 func killCgroup(dir string) error {
@@ -141,15 +173,30 @@ func (g *jobCgroup) remove(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
-	unix.Close(g.fd)
+	if err := g.endAttempt(ctx); err != nil {
+		return err
+	}
 	return removeCgroup(ctx, g.dir)
 }
 
-// removeCgroup removes dir, retrying while the last killed processes leave it.
+// removeCgroup removes dir and the cgroups below it, deepest first, retrying while
+// the last killed processes leave them.
 func removeCgroup(ctx context.Context, dir string) error {
 	for {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
+		var dirs []string
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+		var err error
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if rerr := os.Remove(dirs[i]); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = rerr
+			}
+		}
+		if err == nil {
 			return nil
 		}
 		select {

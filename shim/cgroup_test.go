@@ -177,3 +177,24 @@ func startReadOnlyCgroupSupervisor(t *testing.T, to testOptions, command ...stri
 	to.Wrap = []string{"unshare", "-m", wrap, exe}
 	return startSupervisor(t, to, command...)
 }
+
+// An attempt whose teardown needed cgroup.kill (a helper in a session of its own that
+// ignores SIGTERM) is followed by one that runs: each attempt gets a fresh cgroup, since
+// the kernel SIGKILLs whatever is later cloned into a cgroup that was killed.
+func TestAttemptAfterACgroupKillRuns(t *testing.T) {
+	needCgroup(t)
+	script := `if [ "$TRAINWRAP_ATTEMPT" = 1 ]; then setsid sh -c 'trap "" TERM; echo $$ > esc.tmp; mv esc.tmp esc; exec sleep 300' &
+while [ ! -s esc ]; do sleep 0.01; done; exit 3; fi
+grep '^0::' /proc/self/cgroup; echo "attempt $TRAINWRAP_ATTEMPT ran"`
+	s := startSupervisor(t, testOptions{StopTimeout: 500 * time.Millisecond, BackoffInitial: 10 * time.Millisecond, MaxRestarts: 2}, "sh", "-c", script)
+	id := escapeeID(t, s)
+	if code := s.wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
+	}
+	if !strings.Contains(s.stdout.String(), "attempt 2 ran") || !strings.Contains(s.stdout.String(), "/attempt-2\n") {
+		t.Errorf("attempt 2 did not run in a cgroup of its own: %q", s.stdout.String())
+	}
+	if id.Alive() {
+		t.Error("the helper that ignored SIGTERM outlived its attempt")
+	}
+}
