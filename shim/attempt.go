@@ -123,6 +123,8 @@ func (s *supervisor) backoff(ctx context.Context, d time.Duration) syscall.Signa
 			return 0
 		case <-ctx.Done():
 			return syscall.SIGTERM
+		case <-s.guardGone():
+			s.restartGuard()
 		case sig := <-s.sigs:
 			switch sig {
 			case syscall.SIGCHLD:
@@ -369,6 +371,12 @@ wait:
 					killedByUs = true
 					j.signalAll(syscall.SIGKILL)
 				}
+			}
+		case <-s.guardGone():
+			s.restartGuard()
+			j.guard = 0
+			if s.guard != nil {
+				j.guard = s.guard.pid
 			}
 		case <-stallTimer.C:
 			if stopping {

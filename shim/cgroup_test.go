@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/trainwrap/trainwrap/internal/testkit"
 	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/rundir"
 )
 
 // escapee starts a process that clears its environment (no run id) and leaves the
@@ -197,4 +199,31 @@ grep '^0::' /proc/self/cgroup; echo "attempt $TRAINWRAP_ATTEMPT ran"`
 	if id.Alive() {
 		t.Error("the helper that ignored SIGTERM outlived its attempt")
 	}
+}
+
+// A guard that dies is replaced, and the replacement still kills the job's cgroup when
+// the supervisor is SIGKILLed afterwards.
+func TestDeadGuardIsReplaced(t *testing.T) {
+	needCgroup(t)
+	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
+	id := escapeeID(t, s)
+	st := s.waitChild()
+	if st.Guard == nil {
+		t.Fatal("no guard in state.json")
+	}
+	old := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	proc.Signal(old, syscall.SIGKILL)
+	var next proc.ID
+	testkit.Eventually(t, 10*time.Second, "a new guard in state.json", func() bool {
+		st, err := rundir.ReadState(s.dir.State())
+		if err != nil || st.Guard == nil || st.Guard.PID == old.PID {
+			return false
+		}
+		next = proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+		return next.Alive()
+	})
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.wait(10 * time.Second)
+	assertGone(t, 10*time.Second, id)
+	assertGone(t, 10*time.Second, next)
 }

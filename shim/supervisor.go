@@ -50,6 +50,8 @@ type supervisor struct {
 	log    *logSink
 	logw   *lumberjack.Logger
 	guard  *guardHandle
+	exe    string     // re-executed as the guard
+	cgDir  string     // the job's cgroup, which the guard kills; "" without one
 	cg     *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
 	state  rundir.State
 	rs     *restarter
@@ -152,12 +154,13 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if s.cg != nil {
 		cgDir = s.cg.dir
 	}
+	s.exe, s.cgDir = exe, cgDir
 	if g, err := startGuard(exe, s.runID, s.self, cgDir); err != nil {
 		s.logf("warning: %v; if trainwrap is killed with SIGKILL, grandchildren of the job may survive until the next run on this directory", err)
 	} else {
 		s.guard = g
 	}
-	defer s.guard.stop()
+	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
 
 	s.logw = &lumberjack.Logger{
 		Filename:   s.dir.TrainLog(),
@@ -180,12 +183,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if s.o.StallTimeout > 0 {
 		s.state.StallTimeout = s.o.StallTimeout.String()
 	}
-	if s.guard != nil {
-		s.state.Guard = &rundir.Proc{PID: s.guard.pid}
-		if id, err := proc.Identify(s.guard.pid); err == nil {
-			s.state.Guard.StartTime = id.StartTime
-		}
-	}
+	s.recordGuard()
 	s.writeState()
 
 	if s.o.Preflight != nil {
@@ -338,4 +336,40 @@ func oomKills() int64 {
 		return -1
 	}
 	return n
+}
+
+// recordGuard puts the guard's identity in the state.
+func (s *supervisor) recordGuard() {
+	s.state.Guard = nil
+	if s.guard == nil {
+		return
+	}
+	s.state.Guard = &rundir.Proc{PID: s.guard.pid}
+	if id, err := proc.Identify(s.guard.pid); err == nil {
+		s.state.Guard.StartTime = id.StartTime
+	}
+}
+
+// guardGone is closed when the guard exits; nil (never ready) without a guard.
+func (s *supervisor) guardGone() <-chan struct{} {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.done
+}
+
+// restartGuard starts a new guard after the old one died: the guard is what kills the
+// job (and its cgroup) if the supervisor is SIGKILLed, so it is kept alive.
+func (s *supervisor) restartGuard() {
+	s.guard.w.Close()
+	g, err := startGuard(s.exe, s.runID, s.self, s.cgDir)
+	if err != nil {
+		s.guard = nil
+		s.logf("warning: the guard died and cannot be restarted (%v); if trainwrap is killed with SIGKILL, processes of the job may survive until the next run on this directory", err)
+	} else {
+		s.guard = g
+		s.logf("the guard process died; started a new one (pid %d)", g.pid)
+	}
+	s.recordGuard()
+	s.writeState()
 }
