@@ -12,11 +12,14 @@ import (
 	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
-// A signal that arrives while trainwrap still reads its flags and config (SLURM's USR1
-// the moment a step starts) does not kill it: USR1 and USR2 are no failure, TERM stops
-// the job it then starts. The config file is a FIFO, so the signal is sent while
-// trainwrap is provably inside config loading, before the supervisor exists: ordering,
-// not timing.
+// A signal that arrives while trainwrap still reads its flags and config (SLURM's USR1,
+// a scheduler's TERM, the moment a step starts) neither kills it nor is lost: USR1 and
+// USR2 wait for the supervisor and are no failure, a TERM stops the job trainwrap then
+// starts (exit 143) instead of killing trainwrap before it has a job. The config file
+// is a FIFO, so the signal is sent while trainwrap is provably inside config loading,
+// before the supervisor exists: ordering, not timing. (Without the relay from main,
+// the TERM case dies of SIGTERM; a USR1 in the window before the Go runtime starts is
+// what main's C constructor covers, and no ordering can pin that window down.)
 func TestSignalDuringStartupDoesNotKill(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {

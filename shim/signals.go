@@ -15,8 +15,9 @@ func unixSignalName(sig syscall.Signal) string {
 
 // NotifyEarly relays SIGUSR1, SIGUSR2, SIGTERM, SIGINT and SIGHUP to a new channel from
 // now on. Call it first thing in main: SLURM may send its USR1 warning, or a scheduler
-// its TERM, the moment the step starts, and until a handler is installed the default
-// action kills trainwrap (exit by SIGUSR1). A signal that arrives while flags and config
+// its TERM, the moment the step starts. Until then the Go runtime exits on TERM, INT and
+// HUP (and before the runtime starts, USR1's default action kills: main's C constructor
+// ignores USR1 and USR2 for that stretch). A signal that arrives while flags and config
 // load then waits in the channel for the supervisor; pass the channel as
 // Options.Signals (or GuardOptions.Signals). A command that supervises nothing hands
 // the signals back with ReleaseSignals.
