@@ -66,14 +66,11 @@ func cgroupParent() (string, error) {
 		}
 		// A mount may show a subtree only (a container's bind mount): our path must
 		// lie inside it.
-		sub, ok := strings.CutPrefix(rel, m.Root)
-		if m.Root == "/" {
-			sub, ok = rel, true
-		}
-		if !ok {
+		root := strings.TrimSuffix(m.Root, "/")
+		if rel != root && !strings.HasPrefix(rel, root+"/") {
 			continue
 		}
-		return filepath.Join(m.MountPoint, sub), nil
+		return filepath.Join(m.MountPoint, strings.TrimPrefix(rel, root)), nil
 	}
 	return "", fmt.Errorf("no cgroup2 mount shows our cgroup %s", rel)
 }
