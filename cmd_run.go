@@ -31,6 +31,9 @@ type RunCmd struct {
 	ProgressRegex  regexFlag     `help:"Only output lines matching this regular expression count as progress; its first group, if any, is the step." placeholder:"RE"`
 	HeartbeatFile  string        `help:"A change of this file's mtime counts as progress." type:"path" placeholder:"FILE"`
 
+	ResumeAllowance time.Duration `help:"Once an attempt has made progress, later attempts get --stall-timeout plus this long (loading the checkpoint) for their first progress, not --startup-timeout." default:"5m"`
+	Cgroup          string        `help:"Put the job in a cgroup v2 of its own and kill it as a whole at the end, where delegation allows: auto, or off (the process sweep alone)." enum:"auto,off" default:"auto"`
+
 	BackoffInitial             time.Duration `help:"First restart delay; doubles after each failure." default:"1s"`
 	BackoffMax                 time.Duration `help:"Largest restart delay." default:"60s"`
 	HealthyAfter               time.Duration `help:"An attempt that ran this long resets the backoff." default:"10m"`
@@ -110,6 +113,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	if c.MinBatch < 1 {
 		return exitError{code: 2, err: fmt.Errorf("--min-batch %d: must be at least 1", c.MinBatch)}
 	}
+	opt.ResumeAllowance = c.ResumeAllowance
+	opt.Signals = g.Signals
+	opt.Cgroup = c.Cgroup
 	if c.ProgressRegex != "" {
 		re, err := regexp.Compile(string(c.ProgressRegex))
 		if err != nil {

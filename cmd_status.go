@@ -208,6 +208,7 @@ type GuardCmd struct {
 	RunID           string `help:"Run id whose processes to sweep." required:""`
 	SupervisorPID   int    `help:"Pid of the supervisor." required:""`
 	SupervisorStart uint64 `help:"Start time of the supervisor (clock ticks since boot)." required:""`
+	Cgroup          string `help:"The job's cgroup directory, killed as a whole." placeholder:"DIR"`
 }
 
 // Run waits for the supervisor to go, then sweeps.
@@ -218,5 +219,7 @@ func (c *GuardCmd) Run(g *Globals) error {
 		Stdin:      os.Stdin,
 		Ready:      os.Stdout,
 		Stderr:     g.Stderr,
+		Signals:    g.Signals,
+		Cgroup:     c.Cgroup,
 	})
 }

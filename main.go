@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/trainwrap/trainwrap/shim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,6 +24,9 @@ type Globals struct {
 	StateDir string    `help:"Run directory: lock, state.json, runs.jsonl, logs." default:".trainwrap" type:"path" name:"state-dir"`
 	Stdout   io.Writer `kong:"-"`
 	Stderr   io.Writer `kong:"-"`
+	// Signals holds what arrived since main started (shim.NotifyEarly); run and guard
+	// take it over, every other command gives the signals back.
+	Signals chan os.Signal `kong:"-"`
 }
 
 // exitError carries the exit code a command wants. A nil err exits silently.
@@ -65,14 +71,18 @@ func (VersionCmd) Run(g *Globals) error {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// Before anything else: a SIGUSR1 that arrives while flags and config load must
+	// wait for the supervisor, not kill us with its default action.
+	sigs := shim.NotifyEarly()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs))
 }
 
 // run parses args and runs the command, returning the process exit code. It is main
-// without os.Exit, so tests can call it in-process.
-func run(args []string, stdout, stderr io.Writer) int {
+// without os.Exit, so tests can call it in-process. sigs is from shim.NotifyEarly, or
+// nil.
+func run(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 	var cli CLI
-	cli.Stdout, cli.Stderr = stdout, stderr
+	cli.Stdout, cli.Stderr, cli.Signals = stdout, stderr, sigs
 	// kong calls Exit after --help; the parse that follows must not turn it into an
 	// error.
 	exited, exitCode := false, 0
@@ -107,6 +117,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	warnIgnoredEnv(ctx, stderr)
+	if cmd, _, _ := strings.Cut(ctx.Command(), " "); cmd != "run" && cmd != "guard" {
+		shim.ReleaseSignals(sigs)
+	}
 	if err := ctx.Run(&cli.Globals); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

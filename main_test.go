@@ -15,7 +15,7 @@ import (
 // lets tests re-execute the test binary as trainwrap (the chaos trainer, the guard).
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"trainwrap": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"trainwrap": main,
 	})
 }
 

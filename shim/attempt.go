@@ -125,6 +125,8 @@ func (s *supervisor) backoff(ctx context.Context, d time.Duration) syscall.Signa
 			return 0
 		case <-ctx.Done():
 			return syscall.SIGTERM
+		case <-s.guardGone():
+			s.restartGuard()
 		case sig := <-s.sigs:
 			switch sig {
 			case syscall.SIGCHLD:
@@ -257,8 +259,32 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	oomBefore := oomKills()
 	dropsBefore := s.terminalDrops()
 
-	c, err := spawn(spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.outTerm, stderr: s.errTerm}, s.reaper)
+	if s.cg != nil {
+		if err := s.cg.startAttempt(n); err != nil {
+			s.logf("cgroup: %v; this attempt runs without one", err)
+		}
+	}
+	var cg *jobCgroup
+	if s.cg != nil && s.cg.leaf != "" {
+		cg = s.cg
+	}
+	spec := spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.outTerm, stderr: s.errTerm, cgroup: cg}
+	c, err := spawn(spec, s.reaper)
+	if err != nil && spec.cgroup != nil {
+		// A kernel or a delegation that refuses CLONE_INTO_CGROUP: when the job starts
+		// without it, the cgroup was the cause, and the sweep alone is left.
+		spec.cgroup = nil
+		if c2, err2 := spawn(spec, s.reaper); err2 == nil {
+			s.logf("cgroup: cannot start the job in %s (%v); processes that leave the job's group and environment may survive its end", s.cg.dir, err)
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = s.cg.remove(rctx)
+			cancel()
+			s.cg = nil
+			c, err = c2, nil
+		}
+	}
 	if err != nil {
+		_ = s.cg.endAttempt(ctx)
 		res.end = time.Now()
 		res.exit = exitInfo{err: err, at: res.end}
 		res.verdict = startFailure(err)
@@ -267,7 +293,7 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	}
 	res.pid = c.id.PID
 	s.reaper.setJob(c.pgid, c.sid)
-	j := job{runID: s.runID, c: c}
+	j := job{runID: s.runID, c: c, cg: s.cg}
 	if s.guard != nil {
 		j.guard = s.guard.pid
 	}
@@ -369,6 +395,12 @@ wait:
 					j.signalAll(syscall.SIGKILL)
 				}
 			}
+		case <-s.guardGone():
+			s.restartGuard()
+			j.guard = 0
+			if s.guard != nil {
+				j.guard = s.guard.pid
+			}
 		case <-stallTimer.C:
 			if stopping {
 				continue
@@ -448,6 +480,11 @@ wait:
 		}
 	}
 	s.reaper.reap()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.cg.endAttempt(rctx); err != nil {
+		s.logf("warning: %v", err)
+	}
+	rcancel()
 
 	// Output: whatever the job wrote before it died is in the pipes or the pty.
 	s.drainOutput(ctx, t, c, pumpsDone, &res)
@@ -457,8 +494,15 @@ wait:
 	res.end = time.Now()
 	t.mu.Lock()
 	res.lines = t.lines
+	// Exit 0 is success whatever timer fired: a job whose SIGABRT or SIGTERM handler
+	// ends it cleanly (or that finished just as the stall was declared) is done, and
+	// restarting it would redo finished work.
+	cleanExit := res.exit.err == nil && !res.exit.status.Signaled() && res.exit.status.ExitStatus() == 0
+	if res.stalled && cleanExit {
+		s.logf("the job exited 0 after the stall was declared: counted as success, not a hang")
+	}
 	exit := classify.Exit{
-		Stalled:            res.stalled,
+		Stalled:            res.stalled && !cleanExit,
 		StopRequested:      res.stopSig != 0,
 		KilledBySupervisor: killedByUs,
 		OOMKillDelta:       -1,
@@ -474,6 +518,9 @@ wait:
 	}
 	res.verdict = cls.Verdict(exit)
 	t.mu.Unlock()
+	if s.progressTime(t) != 0 {
+		s.progressedBefore = true
+	}
 	res.stepEnd = s.step.Load()
 	if res.stepEnd < 0 {
 		res.stepEnd = res.stepStart
@@ -516,25 +563,41 @@ func (s *supervisor) progressTime(t *tee) int64 {
 	return p
 }
 
+// stallWindow is how long the current attempt may go without progress from now on.
 func (s *supervisor) stallWindow(t *tee) time.Duration {
 	if s.progressTime(t) == 0 {
-		return s.o.StartupTimeout
+		return s.firstWindow()
 	}
 	return s.o.StallTimeout
+}
+
+// firstWindow is how long an attempt may run before its first progress; 0 or less is
+// no limit. A job that has made progress in an earlier attempt is known to start: it
+// gets the stall timeout plus the resume allowance (loading a checkpoint), not the long
+// --startup-timeout meant for a first compile or download, and never more than that.
+func (s *supervisor) firstWindow() time.Duration {
+	w := s.o.StartupTimeout
+	if w <= 0 {
+		// No separate startup limit: the stall timeout counts from the start.
+		w = s.o.StallTimeout
+	}
+	if s.progressedBefore && s.o.StallTimeout > 0 {
+		if r := s.o.StallTimeout + s.o.ResumeAllowance; w <= 0 || r < w {
+			w = r
+		}
+	}
+	return w
 }
 
 // stallDeadline is when the job counts as stalled if nothing happens before.
 func (s *supervisor) stallDeadline(start time.Time, t *tee) (time.Time, bool) {
 	p := s.progressTime(t)
 	if p == 0 {
-		if s.o.StartupTimeout <= 0 {
-			if s.o.StallTimeout <= 0 {
-				return time.Time{}, false
-			}
-			// No separate startup limit: the stall timeout counts from the start.
-			return start.Add(s.o.StallTimeout), true
+		w := s.firstWindow()
+		if w <= 0 {
+			return time.Time{}, false
 		}
-		return start.Add(s.o.StartupTimeout), true
+		return start.Add(w), true
 	}
 	if s.o.StallTimeout <= 0 {
 		return time.Time{}, false

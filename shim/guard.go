@@ -30,7 +30,8 @@ type guardHandle struct {
 }
 
 // startGuard starts the guard for runID. exe is the trainwrap binary.
-func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
+// cgroupDir, when not empty, is the job's cgroup, which the guard kills too.
+func startGuard(exe string, runID string, self proc.ID, cgroupDir string) (*guardHandle, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
@@ -45,9 +46,13 @@ func startGuard(exe string, runID string, self proc.ID) (*guardHandle, error) {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
 	defer rr.Close()
+	args := []string{"trainwrap", "guard", "--run-id", runID, "--supervisor-pid", fmt.Sprint(self.PID), "--supervisor-start", fmt.Sprint(self.StartTime)}
+	if cgroupDir != "" {
+		args = append(args, "--cgroup", cgroupDir)
+	}
 	cmd := &exec.Cmd{
 		Path:   exe,
-		Args:   []string{"trainwrap", "guard", "--run-id", runID, "--supervisor-pid", fmt.Sprint(self.PID), "--supervisor-start", fmt.Sprint(self.StartTime)},
+		Args:   args,
 		Stdin:  r,
 		Stdout: rw,
 		Stderr: os.Stderr,
@@ -118,6 +123,10 @@ type GuardOptions struct {
 	// Ready receives "ready\n" once the guard's signal handlers are installed.
 	Ready  io.Writer
 	Stderr io.Writer
+	// Cgroup is the job's cgroup directory, killed as a whole; "" when it has none.
+	Cgroup string
+	// Signals is the channel from NotifyEarly; nil makes a new one.
+	Signals chan os.Signal
 }
 
 // RunGuard is the body of `trainwrap guard`. It waits until its supervisor is gone,
@@ -129,7 +138,10 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 		return fmt.Errorf("guard: --run-id is required")
 	}
 	// Our parent-death signal and terminal signals must not kill us before the sweep.
-	sigs := make(chan os.Signal, 4)
+	sigs := o.Signals
+	if sigs == nil {
+		sigs = make(chan os.Signal, 4)
+	}
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	if o.Ready != nil {
@@ -167,8 +179,18 @@ wait:
 		}
 	}
 	sweep, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// The cgroup first: it holds what left the group and cleared its environment.
+	inCgroup := 0
+	if o.Cgroup != "" {
+		n, err := killCgroupDir(sweep, o.Cgroup, o.RunID)
+		if err != nil && o.Stderr != nil {
+			fmt.Fprintf(o.Stderr, "trainwrap guard: %v\n", err)
+		}
+		inCgroup = n
+	}
 	killed, err := proc.KillAllWithEnv(sweep, rundir.RunIDEnv, o.RunID)
-	cancel()
+	killed += inCgroup
 	if err != nil && o.Stderr != nil {
 		fmt.Fprintf(o.Stderr, "trainwrap guard: %v\n", err)
 	}

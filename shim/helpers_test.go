@@ -60,6 +60,9 @@ func startSupervisorTo(t *testing.T, work string, to testOptions, stdout *os.Fil
 	}
 	s := &supervised{t: t, work: work, dir: rundir.New(to.StateDir), stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(exe, append([]string{"supervise"}, command...)...)
+	if len(to.Wrap) > 0 {
+		s.cmd = exec.Command(to.Wrap[0], append(append(to.Wrap[1:len(to.Wrap):len(to.Wrap)], "supervise"), command...)...)
+	}
 	s.cmd.Dir = work
 	s.cmd.Env = append(os.Environ(), "SHIM_TEST_OPTIONS="+string(b))
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr

@@ -24,8 +24,9 @@ func TestMain(m *testing.M) {
 			runID := fs.String("run-id", "", "")
 			pid := fs.Int("supervisor-pid", 0, "")
 			start := fs.Uint64("supervisor-start", 0, "")
+			cg := fs.String("cgroup", "", "")
 			fs.Parse(os.Args[2:])
-			err := RunGuard(context.Background(), GuardOptions{RunID: *runID, Supervisor: proc.ID{PID: *pid, StartTime: *start}, Stdin: os.Stdin, Ready: os.Stdout, Stderr: os.Stderr})
+			err := RunGuard(context.Background(), GuardOptions{RunID: *runID, Supervisor: proc.ID{PID: *pid, StartTime: *start}, Cgroup: *cg, Stdin: os.Stdin, Ready: os.Stdout, Stderr: os.Stderr})
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
@@ -57,6 +58,7 @@ type testOptions struct {
 	AbortGrace                 time.Duration
 	StallTimeout               time.Duration
 	StartupTimeout             time.Duration
+	ResumeAllowance            time.Duration
 	ProgressRegex              string
 	HeartbeatFile              string
 	OutputDrainIdle            time.Duration
@@ -69,19 +71,25 @@ type testOptions struct {
 	MaxRestarts                int
 	LogMaxSizeMB               int
 	Force                      bool
+	Cgroup                     string
+	// Wrap runs the supervisor as Wrap... supervise CMD: a command that ends by
+	// executing the test binary (its last element) with the rest.
+	Wrap []string
 }
 
 func (t testOptions) options() Options {
 	o := Options{
-		StateDir:       t.StateDir,
-		Pty:            PtyMode(t.Pty),
-		StopTimeout:    t.StopTimeout,
-		AbortGrace:     t.AbortGrace,
-		StallTimeout:   t.StallTimeout,
-		StartupTimeout: t.StartupTimeout,
-		HeartbeatFile:  t.HeartbeatFile,
-		LogMaxSizeMB:   t.LogMaxSizeMB,
-		Force:          t.Force,
+		StateDir:        t.StateDir,
+		Pty:             PtyMode(t.Pty),
+		StopTimeout:     t.StopTimeout,
+		AbortGrace:      t.AbortGrace,
+		StallTimeout:    t.StallTimeout,
+		StartupTimeout:  t.StartupTimeout,
+		ResumeAllowance: t.ResumeAllowance,
+		HeartbeatFile:   t.HeartbeatFile,
+		LogMaxSizeMB:    t.LogMaxSizeMB,
+		Force:           t.Force,
+		Cgroup:          t.Cgroup,
 		Policy: Policy{
 			BackoffInitial:             t.BackoffInitial,
 			BackoffMax:                 t.BackoffMax,

@@ -8,6 +8,7 @@ package shim
 import (
 	"context"
 	"io"
+	"os"
 	"regexp"
 	"time"
 
@@ -66,6 +67,11 @@ type Options struct {
 	OutputDrainIdle time.Duration
 	OutputDrainMax  time.Duration
 
+	// ResumeAllowance is added to StallTimeout for the first progress of an attempt
+	// once an earlier attempt has made progress (time to load the checkpoint); such an
+	// attempt never waits the full StartupTimeout.
+	ResumeAllowance time.Duration
+
 	Policy    Policy
 	ResumeArg string
 	Force     bool
@@ -79,6 +85,14 @@ type Options struct {
 	Stderr io.Writer
 	// Exe is the trainwrap binary, re-executed as the guard. Empty: os.Executable.
 	Exe string
+
+	// Cgroup is CgroupAuto (the zero value) or CgroupOff: whether the job gets a
+	// cgroup v2 of its own, killed as a whole at teardown, where delegation allows.
+	Cgroup string
+
+	// Signals is the channel from NotifyEarly, holding whatever arrived before Run;
+	// nil makes a new one. Run relays the rest of the signals it handles to it too.
+	Signals chan os.Signal
 
 	// Observer receives the supervisor's events; nil publishes nothing.
 	Observer *observe.Observer

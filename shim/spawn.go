@@ -46,6 +46,7 @@ type spawnSpec struct {
 	usePty bool
 	stdout io.Writer
 	stderr io.Writer
+	cgroup *jobCgroup // clone the child into it; nil: stay in ours
 }
 
 // spawn starts the child on a goroutine locked to its OS thread for the child's whole
@@ -100,6 +101,12 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
 		closeAfterStart = []*os.File{ow, ew}
+	}
+	if spec.cgroup != nil {
+		// Born in the job's cgroup (clone3's CLONE_INTO_CGROUP): nothing it forks, even
+		// before it could be moved, is outside.
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = spec.cgroup.fd
 	}
 	started := make(chan error, 1)
 	go func() {

@@ -50,6 +50,9 @@ type supervisor struct {
 	log    *logSink
 	logw   *lumberjack.Logger
 	guard  *guardHandle
+	exe    string     // re-executed as the guard
+	cgDir  string     // the job's cgroup, which the guard kills; "" without one
+	cg     *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
 	state  rundir.State
 	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs     *restarter
@@ -65,6 +68,9 @@ type supervisor struct {
 	lastClass      string
 	// startup is what maintenance before attempt 1 did; attempt 1's record holds it.
 	startup *CheckpointResult
+	// progressedBefore is set once an attempt made progress: later attempts then get
+	// the stall window from their start (plus ResumeAllowance), not StartupTimeout.
+	progressedBefore bool
 
 	// set by the output pumps of the current attempt
 	lastProgress atomic.Int64 // unix nanos
@@ -139,21 +145,46 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		s.logf("warning: cannot become a child subreaper (%v); orphans of the job will be found by run id only", err)
 	}
 
-	s.sigs = make(chan os.Signal, 32)
+	// Signals that came before this point (see NotifyEarly) wait in o.Signals.
+	s.sigs = s.o.Signals
+	if s.sigs == nil {
+		s.sigs = make(chan os.Signal, 32)
+	}
 	signal.Notify(s.sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCHLD, syscall.SIGPIPE)
 	defer signal.Stop(s.sigs)
+
+	if s.o.Cgroup != CgroupOff {
+		cg, err := newJobCgroup(s.runID)
+		if err != nil {
+			s.logf("cgroup: no cgroup v2 delegation for the job here (%v); processes that leave the job's group and environment may survive its end (--cgroup off silences this)", err)
+		} else {
+			s.cg = cg
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := s.cg.remove(ctx); err != nil {
+					s.logf("warning: %v", err)
+				}
+			}()
+		}
+	}
 
 	exe := s.o.Exe
 	if exe == "" {
 		exe, _ = os.Executable()
 	}
-	if g, err := startGuard(exe, s.runID, s.self); err != nil {
+	cgDir := ""
+	if s.cg != nil {
+		cgDir = s.cg.dir
+	}
+	s.exe, s.cgDir = exe, cgDir
+	if g, err := startGuard(exe, s.runID, s.self, cgDir); err != nil {
 		s.logf("warning: %v; if trainwrap is killed with SIGKILL, grandchildren of the job may survive until the next run on this directory", err)
 	} else {
 		s.guard = g
 	}
-	defer s.guard.stop()
+	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
 
 	s.logw = &lumberjack.Logger{
 		Filename:   s.dir.TrainLog(),
@@ -176,12 +207,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if s.o.StallTimeout > 0 {
 		s.state.StallTimeout = s.o.StallTimeout.String()
 	}
-	if s.guard != nil {
-		s.state.Guard = &rundir.Proc{PID: s.guard.pid}
-		if id, err := proc.Identify(s.guard.pid); err == nil {
-			s.state.Guard.StartTime = id.StartTime
-		}
-	}
+	s.recordGuard()
 	s.writeState()
 
 	if s.o.Preflight != nil {
@@ -257,6 +283,19 @@ func (s *supervisor) sweepPrevious() error {
 	if killed > 0 {
 		s.logf("killed %d leftover process(es) of the previous run %s", killed, prev.RunID)
 	}
+	// A supervisor killed together with its guard leaves its job's cgroup behind, with
+	// whatever escaped the run id in it.
+	if s.o.Cgroup != CgroupOff {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n, err := killCgroupOf(ctx, prev.RunID)
+		cancel()
+		if err != nil {
+			s.logf("warning: %v", err)
+		}
+		if n > 0 {
+			s.logf("killed %d leftover process(es) in the cgroup of the previous run %s", n, prev.RunID)
+		}
+	}
 	return nil
 }
 
@@ -326,4 +365,40 @@ func oomKills() int64 {
 		return -1
 	}
 	return n
+}
+
+// recordGuard puts the guard's identity in the state.
+func (s *supervisor) recordGuard() {
+	s.state.Guard = nil
+	if s.guard == nil {
+		return
+	}
+	s.state.Guard = &rundir.Proc{PID: s.guard.pid}
+	if id, err := proc.Identify(s.guard.pid); err == nil {
+		s.state.Guard.StartTime = id.StartTime
+	}
+}
+
+// guardGone is closed when the guard exits; nil (never ready) without a guard.
+func (s *supervisor) guardGone() <-chan struct{} {
+	if s.guard == nil {
+		return nil
+	}
+	return s.guard.done
+}
+
+// restartGuard starts a new guard after the old one died: the guard is what kills the
+// job (and its cgroup) if the supervisor is SIGKILLed, so it is kept alive.
+func (s *supervisor) restartGuard() {
+	s.guard.w.Close()
+	g, err := startGuard(s.exe, s.runID, s.self, s.cgDir)
+	if err != nil {
+		s.guard = nil
+		s.logf("warning: the guard died and cannot be restarted (%v); if trainwrap is killed with SIGKILL, processes of the job may survive until the next run on this directory", err)
+	} else {
+		s.guard = g
+		s.logf("the guard process died; started a new one (pid %d)", g.pid)
+	}
+	s.recordGuard()
+	s.writeState()
 }

@@ -16,12 +16,14 @@ type job struct {
 	runID string
 	guard int // the guard process: ours, but not the job's
 	c     *child
+	cg    *jobCgroup // every process in it is the job's; nil without one
 }
 
 // procs lists the live (not zombie) processes of the job. A process counts when it
 // descends from this supervisor and is in the child's process group or session, or
-// descends from the child, or carries TRAINWRAP_RUN_ID=<run id> anywhere on the machine
-// (a random id: proof that we started it).
+// descends from the child, or is in the job's cgroup, or carries
+// TRAINWRAP_RUN_ID=<run id> anywhere on the machine (a random id: proof that we
+// started it).
 func (j job) procs() []proc.Info {
 	all, err := proc.All()
 	if err != nil {
@@ -65,6 +67,13 @@ func (j job) procs() []proc.Info {
 				add(k)
 			}
 			queue = append(queue, k.PID)
+		}
+	}
+	// Everything in the job's cgroup, however it left the group, session and
+	// environment.
+	for _, pid := range j.cg.pids() {
+		if in, err := proc.Stat(pid); err == nil && in.State != "Z" {
+			add(in)
 		}
 	}
 	// Anything that carries our run id.
@@ -139,6 +148,8 @@ func (j job) killAll(ctx context.Context, r *reaper) int {
 			r.reap()
 			return 0
 		}
+		// The cgroup first: it reaches a process forked since procs() looked.
+		_ = j.cg.kill()
 		for _, in := range left {
 			_ = proc.Signal(in.ID, syscall.SIGKILL)
 		}
