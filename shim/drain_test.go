@@ -81,13 +81,15 @@ func release(t *testing.T, work string, holder proc.ID) {
 // trainwrap: it returns while the holder still runs, and the holder ends only when the
 // test releases it after trainwrap's exit, so waiting for the holder would deadlock.
 // Before the fix (Fd() took the pipe out of the poller) trainwrap hung until the
-// holder ended, that is, forever here.
+// holder ended, that is, forever here. The job runs without a cgroup of its own:
+// where there is one, the holder dies with the job and nothing is left to hold the
+// output, so only the sweep-only path can show the drain.
 func TestEscapedOutputHolderDoesNotHoldUpTheExit(t *testing.T) {
 	for _, mode := range []PtyMode{PtyNever, PtyAlways} {
 		t.Run(string(mode), func(t *testing.T) {
 			work := t.TempDir()
 			holder := holderOf(t, work)
-			s := startSupervisorIn(t, work, testOptions{StateDir: filepath.Join(work, ".trainwrap"), Pty: string(mode)}, escapedHolder(0)...)
+			s := startSupervisorIn(t, work, testOptions{StateDir: filepath.Join(work, ".trainwrap"), Pty: string(mode), Cgroup: CgroupOff}, escapedHolder(0)...)
 			h := holder()
 			if code := s.wait(60 * time.Second); code != 0 {
 				t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
@@ -108,11 +110,12 @@ func TestEscapedOutputHolderDoesNotHoldUpTheExit(t *testing.T) {
 
 // SIGTERM is honoured while trainwrap reads the last output of a job whose holder
 // never lets go (drain limits of an hour): it exits 143 with the holder still alive.
-// Before the fix the supervisor sat in a blocking read and never saw the signal.
+// Before the fix the supervisor sat in a blocking read and never saw the signal. No
+// cgroup, for the reason above.
 func TestSIGTERMStopsTheDrainOfAHeldOutput(t *testing.T) {
 	work := t.TempDir()
 	holder := holderOf(t, work)
-	to := testOptions{StateDir: filepath.Join(work, ".trainwrap"), OutputDrainIdle: time.Hour, OutputDrainMax: time.Hour, MaxRestarts: 1}
+	to := testOptions{StateDir: filepath.Join(work, ".trainwrap"), OutputDrainIdle: time.Hour, OutputDrainMax: time.Hour, MaxRestarts: 1, Cgroup: CgroupOff}
 	s := startSupervisorIn(t, work, to, escapedHolder(1)...)
 	h := holder()
 	waitLines(t, filepath.Join(work, "leader.pid"), 1)
