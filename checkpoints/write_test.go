@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // The minimal file from the safetensors format description, byte for byte.
@@ -98,12 +100,9 @@ func TestWriteTorchSaveIsAlignedZip64(t *testing.T) {
 
 // The pickle must mean the same object to Python; python3 is used when present.
 func TestWriteTorchSavePythonReadsIt(t *testing.T) {
-	py := pythonWithTorch()
+	py := testkit.PythonWithTorch()
 	if py == "" {
-		var err error
-		if py, err = exec.LookPath("python3"); err != nil {
-			t.Skip("python3 not installed")
-		}
+		py = testkit.NeedTool(t, "python3", "python3")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.pt")

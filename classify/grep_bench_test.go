@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // The side-by-side with grep -E (bench/classify.sh): the same healthy input, written to
@@ -72,10 +74,7 @@ func BenchmarkHealthyFile(b *testing.B) {
 
 // BenchmarkGrepE runs grep -E -c with the same literals over the same file.
 func BenchmarkGrepE(b *testing.B) {
-	grep, err := exec.LookPath("grep")
-	if err != nil {
-		b.Skip("no grep on PATH")
-	}
+	grep := testkit.NeedTool(b, "grep", "grep")
 	path, size := healthyFile(b)
 	pat := filepath.Join(b.TempDir(), "patterns")
 	if err := os.WriteFile(pat, []byte(grepPatterns()), 0o644); err != nil {

@@ -149,7 +149,7 @@ func TestCrashLoopBacksOffAndGivesUp(t *testing.T) {
 // dumps its stacks into the log first.
 func TestStallIsDetectedAndStacksDumped(t *testing.T) {
 	script := `echo started; exec sleep 300`
-	py := havePython()
+	py := testkit.WantTool(t, "python3", "python3") != ""
 	if py {
 		script = `exec python3 -c "import time; print('started', flush=True); time.sleep(300)"`
 	}
@@ -178,11 +178,6 @@ func TestStallIsDetectedAndStacksDumped(t *testing.T) {
 			t.Errorf("no Python stack dump in the log:\n%s", log)
 		}
 	}
-}
-
-func havePython() bool {
-	_, err := os.Stat("/usr/bin/python3")
-	return err == nil
 }
 
 // lastOutputTime is the log timestamp of the line holding text.
