@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/trainwrap/trainwrap/checkpoints"
+	"github.com/trainwrap/trainwrap/internal/ckptwrite"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -25,7 +26,7 @@ func writeHF(t testing.TB, root string, step int, size int, complete bool) strin
 	}
 	data := bytes.Repeat([]byte{byte(step)}, size/4*4)
 	var buf bytes.Buffer
-	err := checkpoints.WriteSafetensors(&buf, []checkpoints.Tensor{{Name: "w", DType: "F32", Shape: []int64{int64(len(data) / 4)}, Data: data}}, map[string]string{"format": "pt"})
+	err := ckptwrite.WriteSafetensors(&buf, []ckptwrite.Tensor{{Name: "w", DType: "F32", Shape: []int64{int64(len(data) / 4)}, Data: data}}, map[string]string{"format": "pt"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package checkpoints
+package ckptwrite
 
 import (
 	"archive/zip"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trainwrap/trainwrap/internal/ckptformat"
 	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
@@ -87,7 +88,7 @@ func TestWriteTorchSaveIsAlignedZip64(t *testing.T) {
 			t.Errorf("record %s missing; have %v", n, names)
 		}
 	}
-	if got := data[len(data)-endLen-locator64Len-end64Len:][:4]; !bytes.Equal(got, []byte("PK\x06\x06")) {
+	if got := data[len(data)-ckptformat.EndLen-ckptformat.Locator64Len-ckptformat.End64Len:][:4]; !bytes.Equal(got, []byte("PK\x06\x06")) {
 		t.Errorf("no ZIP64 end record before the locator and end record: %q", got)
 	}
 	if err := WriteTorchSave(io.Discard, "a/b", obj); err == nil {
