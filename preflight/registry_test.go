@@ -97,7 +97,7 @@ func TestExitCode(t *testing.T) {
 		for i, s := range tc.statuses {
 			checks = append(checks, fixedCheck{name: string(rune('a' + i)), status: s})
 		}
-		rep := Run(context.Background(), checks, RunOptions{})
+		rep := runChecks(checks, RunOptions{})
 		if got := rep.ExitCode(); got != tc.want {
 			t.Errorf("%v: exit code %d, want %d", tc.statuses, got, tc.want)
 		}
@@ -128,7 +128,7 @@ func TestSelectAndOnly(t *testing.T) {
 	if _, err := Select(all, []string{"disk", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "memory") {
 		t.Errorf("Select with an unknown name: %v, want an error naming it and the valid names", err)
 	}
-	rep := Run(context.Background(), all, RunOptions{Only: []string{"state"}})
+	rep := runChecks(all, RunOptions{Only: []string{"state"}})
 	if len(rep.Results) != 1 || rep.Results[0].Check != "state" {
 		t.Errorf("Only [state] ran %v", rep.Results)
 	}
@@ -140,13 +140,13 @@ func TestFixRunsTheCheckAgain(t *testing.T) {
 	missing := filepath.Join(root, "run", "logs")
 	checks := []Check{&DirsCheck{Dirs: []string{missing}}}
 
-	rep := Run(context.Background(), checks, RunOptions{})
+	rep := runChecks(checks, RunOptions{})
 	wantResult(t, rep.Results[0], Warn, "missing: "+missing)
 	if _, err := os.Stat(missing); err == nil {
 		t.Fatal("a run without --fix created the directory")
 	}
 
-	rep = Run(context.Background(), checks, RunOptions{Fix: true})
+	rep = runChecks(checks, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], OK)
 	if rep.Results[0].Fixed != "created "+missing {
 		t.Errorf("Fixed = %q, want %q", rep.Results[0].Fixed, "created "+missing)
