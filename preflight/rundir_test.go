@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -178,9 +179,14 @@ func TestLock(t *testing.T) {
 		t.Parallel()
 		dir := rundir.New(t.TempDir())
 		write(t, dir, rundir.StatusRunning)
-		// flock(1) takes the lock on fd 9 and exits; sleep keeps the descriptor.
-		startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
-		waitFor(t, func() bool { return lockHeld(dir.Lock()) })
+		// flock(1) takes the lock on fd 9 and exits; sleep keeps the descriptor. The lock
+		// is held while flock(1) still lives, so wait for the exec: the shell becomes
+		// sleep only after flock(1) has exited.
+		holder := startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
+		waitFor(t, func() bool {
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", holder.cmd.Process.Pid))
+			return err == nil && string(comm) == "sleep\n" && lockHeld(dir.Lock())
+		})
 		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
 	})
 	t.Run("held by this process", func(t *testing.T) {
