@@ -76,7 +76,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		cmd = cmd[1:]
 	}
 	if len(cmd) == 0 {
-		return exitError{code: 2, err: errors.New("no command given: trainwrap [run] [flags] -- CMD ARGS...")}
+		return exitError{code: 2, err: errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS")}
 	}
 	opt := shim.Options{
 		StateDir:       g.StateDir,

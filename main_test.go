@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // TestMain lets testscript run trainwrap in-process as the command `trainwrap`, and
@@ -55,30 +57,33 @@ func TestScripts(t *testing.T) {
 }
 
 // scriptCondition adds conditions for what only some machines have: [torch] when
-// python3 can import torch (Debian's python3-torch; .ci/run installs it), [root] when
-// running as root.
+// python3 can import torch (Debian's python3-torch), [have:PROG] when PROG is on PATH,
+// [root] when running as root. A tool .ci/run installs that is missing makes [torch]
+// and [have:PROG] an error under CI=true, so the script fails instead of skipping.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "torch":
-		return torchPython() != "", nil
+		return testkit.ScriptNeed("TestScripts", "python3 with torch", "python3-torch", torchPython() != "")
 	case "root":
 		return os.Geteuid() == 0, nil
+	}
+	if prog, ok := strings.CutPrefix(cond, "have:"); ok {
+		pkg, known := scriptTools[prog]
+		if !known {
+			return false, fmt.Errorf("[have:%s]: add %s and its package to scriptTools", prog, prog)
+		}
+		_, err := exec.LookPath(prog)
+		return testkit.ScriptNeed("TestScripts", prog, pkg, err == nil)
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
 
-// torchPython is a python3 that can import torch: the first on PATH, else the
-// system's; "" when neither can.
-var torchPython = sync.OnceValue(func() string {
-	var candidates []string
-	if p, err := exec.LookPath("python3"); err == nil {
-		candidates = append(candidates, p)
-	}
-	candidates = append(candidates, "/usr/bin/python3")
-	for _, p := range candidates {
-		if exec.Command(p, "-c", "import torch, torch.distributed").Run() == nil {
-			return p
-		}
-	}
-	return ""
-})
+// scriptTools are the programs scripts may ask for with [have:PROG], with the Debian
+// package that provides each.
+var scriptTools = map[string]string{
+	"xxh64sum": "xxhash",
+	"gzip":     "gzip",
+}
+
+// torchPython is testkit.PythonWithTorch, looked up once for all scripts.
+var torchPython = sync.OnceValue(testkit.PythonWithTorch)

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/trainwrap/trainwrap/checkpoints"
+	"github.com/trainwrap/trainwrap/internal/ckptwrite"
 )
 
 // Sizes of the fake model: small enough to write every few steps, big enough that a
@@ -57,7 +57,7 @@ type trainerState struct {
 
 // modelTensors are the fake model's weights at step: deterministic, so two runs that
 // reach the same step write the same bytes.
-func modelTensors(step int) []checkpoints.Tensor {
+func modelTensors(step int) []ckptwrite.Tensor {
 	specs := []struct {
 		name  string
 		shape []int64
@@ -67,7 +67,7 @@ func modelTensors(step int) []checkpoints.Tensor {
 		{"model.norm.weight", []int64{hiddenSize}},
 		{"lm_head.weight", []int64{vocabSize, hiddenSize}},
 	}
-	out := make([]checkpoints.Tensor, 0, len(specs))
+	out := make([]ckptwrite.Tensor, 0, len(specs))
 	for i, s := range specs {
 		n := int64(1)
 		for _, d := range s.shape {
@@ -78,7 +78,7 @@ func modelTensors(step int) []checkpoints.Tensor {
 			v := float32(math.Sin(float64(j+int64(i)*7919)) * math.Exp(-float64(step)/100))
 			binary.LittleEndian.PutUint32(data[j*4:], math.Float32bits(v))
 		}
-		out = append(out, checkpoints.Tensor{Name: s.name, DType: "F32", Shape: s.shape, Data: data})
+		out = append(out, ckptwrite.Tensor{Name: s.name, DType: "F32", Shape: s.shape, Data: data})
 	}
 	return out
 }
@@ -133,14 +133,14 @@ func (cw checkpointWriter) write() error {
 		return err
 	}
 	var weights bytes.Buffer
-	if err := checkpoints.WriteSafetensors(&weights, modelTensors(cw.step), map[string]string{"format": "pt"}); err != nil {
+	if err := ckptwrite.WriteSafetensors(&weights, modelTensors(cw.step), map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("encode model.safetensors: %w", err)
 	}
 	if err := writeFile(filepath.Join(cw.dir, "model.safetensors"), weights.Bytes()); err != nil {
 		return err
 	}
 	var opt bytes.Buffer
-	if err := checkpoints.WriteTorchSave(&opt, "optimizer", optimizerState(cw.step)); err != nil {
+	if err := ckptwrite.WriteTorchSave(&opt, "optimizer", optimizerState(cw.step)); err != nil {
 		return fmt.Errorf("encode optimizer.pt: %w", err)
 	}
 	if cw.killAfterWeights != nil {
@@ -154,7 +154,7 @@ func (cw checkpointWriter) write() error {
 	}
 	var sched bytes.Buffer
 	schedState := map[string]any{"base_lrs": []any{learningRate}, "last_epoch": int64(cw.step), "_step_count": int64(cw.step + 1)}
-	if err := checkpoints.WriteTorchSave(&sched, "scheduler", schedState); err != nil {
+	if err := ckptwrite.WriteTorchSave(&sched, "scheduler", schedState); err != nil {
 		return fmt.Errorf("encode scheduler.pt: %w", err)
 	}
 	if err := writeFile(filepath.Join(cw.dir, "scheduler.pt"), sched.Bytes()); err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/ckptwrite"
 )
 
 // Fixtures are built at test time with the package's own writers, byte-exact to the
@@ -33,7 +35,7 @@ func safetensorsBytes(t testing.TB, elems int) []byte {
 		data[i] = byte(i*7 + 1)
 	}
 	var b bytes.Buffer
-	if err := WriteSafetensors(&b, []Tensor{
+	if err := ckptwrite.WriteSafetensors(&b, []ckptwrite.Tensor{
 		{Name: "w", DType: "F32", Shape: []int64{int64(elems)}, Data: data},
 		{Name: "b", DType: "BF16", Shape: []int64{2}, Data: []byte{1, 2, 3, 4}},
 	}, map[string]string{"format": "pt"}); err != nil {
@@ -45,7 +47,7 @@ func safetensorsBytes(t testing.TB, elems int) []byte {
 func torchBytes(t testing.TB, name string, obj any) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WriteTorchSave(&b, name, obj); err != nil {
+	if err := ckptwrite.WriteTorchSave(&b, name, obj); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

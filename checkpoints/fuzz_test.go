@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/ckptwrite"
 )
 
 // Whatever bytes a file holds, verifying it returns a reason or "", never panics.
 func FuzzVerifyFile(f *testing.F) {
 	var st, pt bytes.Buffer
-	_ = WriteSafetensors(&st, []Tensor{{Name: "w", DType: "F32", Shape: []int64{2}, Data: make([]byte, 8)}}, map[string]string{"format": "pt"})
-	_ = WriteTorchSave(&pt, "archive", map[string]any{"global_step": int64(3), "best_model_path": "x"})
+	_ = ckptwrite.WriteSafetensors(&st, []ckptwrite.Tensor{{Name: "w", DType: "F32", Shape: []int64{2}, Data: make([]byte, 8)}}, map[string]string{"format": "pt"})
+	_ = ckptwrite.WriteTorchSave(&pt, "archive", map[string]any{"global_step": int64(3), "best_model_path": "x"})
 	f.Add(st.Bytes(), uint8(0))
 	f.Add(pt.Bytes(), uint8(1))
 	f.Add([]byte(`{"a": 1}`), uint8(2))

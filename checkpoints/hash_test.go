@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // testHash skips the racily-clean wait: fixtures were written a moment ago.
@@ -84,9 +85,8 @@ func TestManifestVerifiesWithXXH64Sum(t *testing.T) {
 		if m == nil || m.BootID != bootID() || len(m.Files) == 0 || m.Files[0].Inode == 0 || m.Files[0].MtimeNS == 0 {
 			t.Errorf("sidecar %s incomplete: %+v", side, m)
 		}
-		tool, err := exec.LookPath("xxh64sum")
-		if err != nil {
-			t.Log("xxh64sum not installed (Debian package xxhash): checked the lines in Go only")
+		tool := testkit.WantTool(t, "xxh64sum", "xxhash")
+		if tool == "" {
 			continue
 		}
 		cmd := exec.Command(tool, "-c", sums)

@@ -4,31 +4,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
-// pythonWithTorch finds a python3 that imports torch: the first on PATH may be a
-// private interpreter without it, while Debian's python3-torch serves the system one.
-func pythonWithTorch() string {
-	var cands []string
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	cands = append(cands, "/usr/bin/python3")
-	for _, p := range cands {
-		if exec.Command(p, "-c", "import torch").Run() == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // Files written by the real torch.save pass the structure check, and the Lightning
-// scanner reads their step and best path. Skipped where python3 has no torch.
+// scanner reads their step and best path. Skipped where python3 has no torch
+// (a failure under CI=true).
 func TestRealTorchSave(t *testing.T) {
-	py := pythonWithTorch()
-	if py == "" {
-		t.Skip("no python3 with torch (Debian: python3-torch)")
-	}
+	py := testkit.NeedTorch(t)
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "epoch=3-step=1234.ckpt")
 	script := `

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // The side-by-side with grep -E (bench/classify.sh): the same healthy input, written to
@@ -91,10 +93,7 @@ func BenchmarkHealthyFile(b *testing.B) {
 // BenchmarkGrepE runs grep -E -i -c with one user-written pattern per rule over the
 // same file.
 func BenchmarkGrepE(b *testing.B) {
-	grep, err := exec.LookPath("grep")
-	if err != nil {
-		b.Skip("no grep on PATH")
-	}
+	grep := testkit.NeedTool(b, "grep", "grep")
 	path, size := healthyFile(b)
 	pats, n := grepPatterns()
 	pat := filepath.Join(b.TempDir(), "patterns")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // exitCodes reads the class table of the top-level README: the exit codes of the classes
@@ -208,7 +209,7 @@ func TestSlurmRecipes(t *testing.T) {
 			if got := ints(t, m[1]); !slices.Equal(got, retryable) {
 				t.Errorf("%s requeues on %v, want the retryable classes %v", path, got, retryable)
 			}
-			if bash, err := exec.LookPath("bash"); err == nil {
+			if bash := testkit.WantTool(t, "bash", "bash"); bash != "" {
 				if out, err := exec.Command(bash, "-n", path).CombinedOutput(); err != nil {
 					t.Errorf("%s: bash -n: %v\n%s", path, err, out)
 				}

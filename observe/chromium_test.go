@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trainwrap/trainwrap/internal/testkit"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -41,12 +42,10 @@ func chromium(t *testing.T, bin string, args ...string) []byte {
 
 // TestPageInChromium loads the status page in a real browser: the DOM Chromium builds
 // must hold the timeline, and the screenshot must be a page with content. It skips
-// when Chromium is not installed; CI installs Debian's chromium.
+// when Chromium is not installed, and fails under CI=true, where .ci/run installs Debian's
+// chromium.
 func TestPageInChromium(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not on PATH (apt-get install chromium)")
-	}
+	bin := testkit.NeedTool(t, "chromium", "chromium")
 	dir := fixtureDir(t, "crashed")
 	var b bytes.Buffer
 	if err := renderPage(&b, rundir.New(dir), false, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)); err != nil {

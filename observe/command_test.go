@@ -48,7 +48,7 @@ func TestCommandHook(t *testing.T) {
 			hook:  `cat > "$HOOK_OUT/stdin.json"; env > "$HOOK_OUT/env.txt"`,
 			event: Event{Kind: Exited, RunID: "r1", Attempt: 2, Class: "cuda_oom", ExitCode: 1, Step: 42, Suggestion: "Lower the batch size."},
 			check: func(t *testing.T) {
-				testkit.Eventually(t, 5*time.Second, "the hook's files", func() bool {
+				testkit.Eventually(t, time.Minute, "the hook's files", func() bool {
 					_, err := os.Stat(filepath.Join(out, "env.txt"))
 					return err == nil
 				})
@@ -102,7 +102,7 @@ func TestCommandHook(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				testkit.Eventually(t, 5*time.Second, "the hook's background child to die", func() bool { return gone(pid) })
+				testkit.Eventually(t, time.Minute, "the hook's background child to die", func() bool { return gone(pid) })
 				if !gone(pid) {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
@@ -112,14 +112,24 @@ func TestCommandHook(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr testkit.Buffer
-			o, err := New(context.Background(), Options{NotifyCommand: tc.hook, Stderr: &stderr, CommandTimeout: cmp.Or(tc.timeout, 10*time.Second)})
+			gate := filepath.Join(out, "published")
+			if err := os.Remove(gate); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			hook := tc.hook
+			if tc.timeout == 0 {
+				// The hook starts its work only once Publish has returned: a Publish
+				// that waited for the hook would never return. (The hung hook's short
+				// timeout would count this wait too; its own sleep proves enough.)
+				hook = `while [ ! -e "$HOOK_OUT/published" ]; do sleep 0.01; done; ` + hook
+			}
+			o, err := New(context.Background(), Options{NotifyCommand: hook, Stderr: &stderr, CommandTimeout: cmp.Or(tc.timeout, time.Minute)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			o.Publish(tc.event)
-			if d := time.Since(start); d > 50*time.Millisecond {
-				t.Errorf("Publish blocked for %s", d)
+			testkit.Returns(t, time.Minute, "Publish", func() { o.Publish(tc.event) })
+			if err := os.WriteFile(gate, nil, 0o644); err != nil {
+				t.Fatal(err)
 			}
 			if err := o.Close(); err != nil { // waits for the hook
 				t.Fatal(err)

@@ -28,7 +28,7 @@ func parseWebhook(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The URL itself may be the secret: name only what is wrong with it.
-		return "", errors.New("--notify-webhook: not an http(s) URL with a host; give e.g. https://hooks.slack.com/services/...")
+		return "", errors.New("--notify-webhook: not an http(s) URL with a host; give one such as https://hooks.slack.com/services/T000/B000/XXXX")
 	}
 	return u.Scheme + "://" + u.Host, nil
 }

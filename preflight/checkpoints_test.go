@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/trainwrap/trainwrap/checkpoints"
+	"github.com/trainwrap/trainwrap/internal/ckptwrite"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -25,7 +26,7 @@ func writeHF(t testing.TB, root string, step int, size int, complete bool) strin
 	}
 	data := bytes.Repeat([]byte{byte(step)}, size/4*4)
 	var buf bytes.Buffer
-	err := checkpoints.WriteSafetensors(&buf, []checkpoints.Tensor{{Name: "w", DType: "F32", Shape: []int64{int64(len(data) / 4)}, Data: data}}, map[string]string{"format": "pt"})
+	err := ckptwrite.WriteSafetensors(&buf, []ckptwrite.Tensor{{Name: "w", DType: "F32", Shape: []int64{int64(len(data) / 4)}, Data: data}}, map[string]string{"format": "pt"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestCheckpointCheck(t *testing.T) {
 			if r.Value != tc.value {
 				t.Errorf("value %q, want %q", r.Value, tc.value)
 			}
-			rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+			rep := runChecks([]Check{c}, RunOptions{Fix: true})
 			wantResult(t, rep.Results[0], OK)
 			if !strings.HasPrefix(rep.Results[0].Fixed, tc.fixed) {
 				t.Errorf("Fixed %q, want it to start with %q", rep.Results[0].Fixed, tc.fixed)
@@ -115,7 +116,7 @@ func TestCheckpointBeingWritten(t *testing.T) {
 	root := t.TempDir()
 	writeHF(t, root, 100, 64, true)
 	dir := writeHF(t, root, 200, 64, false)
-	startProc(t, nil, "sh", "-c", `exec 3>>"$0"; exec sleep 30`, filepath.Join(dir, "model.safetensors"))
+	startProc(t, nil, "sh", "-c", `exec 3>>"$0"; exec sleep 3600`, filepath.Join(dir, "model.safetensors"))
 	c := &CheckpointCheck{Root: root, QuietPeriod: -1}
 	waitFor(t, func() bool { return runCheck(t, c).Value == "checkpoint-200 (hf, step 200) in-progress" })
 	wantResult(t, runCheck(t, c), OK, "still being written")
@@ -135,7 +136,7 @@ func TestDiskFixPrunesByPolicy(t *testing.T) {
 	c := &DiskCheck{Paths: []DiskPath{{Label: "checkpoints", Path: root}}, MinFree: 8 * MB, CheckpointRoot: root, ManifestDir: manifests, Keep: 3, QuietPeriod: -1}
 	wantResult(t, runCheck(t, c), Warn, "checkpoints:", "prune checkpoints (--fix)")
 
-	rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+	rep := runChecks([]Check{c}, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], OK)
 	// The order of the names is the checkpoints package's; the set is the policy's.
 	names, _, _ := strings.Cut(strings.TrimPrefix(rep.Results[0].Fixed, "pruned "), " (")
@@ -177,7 +178,7 @@ func TestDiskFixLeavesOtherFilesystems(t *testing.T) {
 	}
 	before := snapshot(t, ckpt)
 	c := &DiskCheck{Paths: []DiskPath{{Label: "logs", Path: full}}, MinFree: 1 * MB, CheckpointRoot: ckpt, Keep: 1, QuietPeriod: -1}
-	rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+	rep := runChecks([]Check{c}, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], Fail, "fix failed: the checkpoint root's filesystem has room")
 	if after := snapshot(t, ckpt); !sameFiles(before, after) {
 		t.Error("the fix pruned checkpoints on a filesystem that had room")

@@ -1,7 +1,6 @@
 package preflight
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -89,7 +88,7 @@ func TestFixKeepsUserData(t *testing.T) {
 		JobConfigs:     []string{filepath.Join(cfgDir, "train.json")},
 		QuietPeriod:    -1,
 	}
-	rep := Run(context.Background(), All(cfg), RunOptions{Fix: true})
+	rep := runChecks(All(cfg), RunOptions{Fix: true})
 	byName := map[string]Result{}
 	for _, r := range rep.Results {
 		byName[r.Check] = r

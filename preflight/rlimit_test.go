@@ -1,14 +1,12 @@
 package preflight
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,7 +35,7 @@ func TestRlimitNoFile(t *testing.T) {
 	r := runCheck(t, c)
 	wantResult(t, r, Warn, "the job may open only 1000 files", fmt.Sprintf("ulimit -n %d", orig.Max))
 
-	rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true, PerCheck: 10 * time.Second})
+	rep := runChecks([]Check{c}, RunOptions{Fix: true})
 	got := rep.Results[0]
 	wantResult(t, got, OK)
 	if want := fmt.Sprintf("raised the open-files soft limit from 1000 to %d for jobs this trainwrap starts", orig.Max); got.Fixed != want {

@@ -2,7 +2,7 @@ package preflight
 
 import (
 	"bytes"
-	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,7 +58,7 @@ func TestDirs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &DirsCheck{Dirs: tc.dirs}
 			wantResult(t, runCheck(t, c), tc.want, tc.reason)
-			rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+			rep := runChecks([]Check{c}, RunOptions{Fix: true})
 			wantResult(t, rep.Results[0], tc.afterFix)
 			if !strings.Contains(rep.Results[0].Fixed, tc.fixedPart) {
 				t.Errorf("Fixed %q lacks %q", rep.Results[0].Fixed, tc.fixedPart)
@@ -88,7 +88,7 @@ func TestCorruptState(t *testing.T) {
 	}
 	wantResult(t, runCheck(t, c), Fail, "state.json is corrupt")
 
-	rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+	rep := runChecks([]Check{c}, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], OK)
 	moved, _ := filepath.Glob(dir.State() + ".corrupt-*")
 	if len(moved) != 1 {
@@ -151,7 +151,7 @@ func TestLock(t *testing.T) {
 		write(t, dir, rundir.StatusRunning)
 		c := &LockCheck{Dir: dir}
 		wantResult(t, runCheck(t, c), Warn, "supervisor pid", "died while running")
-		rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+		rep := runChecks([]Check{c}, RunOptions{Fix: true})
 		wantResult(t, rep.Results[0], OK)
 		if rep.Results[0].Fixed != "removed stale lock "+dir.Lock() {
 			t.Errorf("Fixed %q", rep.Results[0].Fixed)
@@ -164,12 +164,12 @@ func TestLock(t *testing.T) {
 		t.Parallel()
 		dir := rundir.New(t.TempDir())
 		write(t, dir, rundir.StatusRunning)
-		holder := startProc(t, nil, "flock", dir.Lock(), "sleep", "30")
+		holder := startProc(t, nil, "flock", dir.Lock(), "sleep", "3600")
 		waitFor(t, func() bool { return lockHeld(dir.Lock()) })
 		c := &LockCheck{Dir: dir}
 		r := runCheck(t, c)
 		wantResult(t, r, Fail, "another trainwrap (pid")
-		rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+		rep := runChecks([]Check{c}, RunOptions{Fix: true})
 		if _, err := os.Stat(dir.Lock()); err != nil {
 			t.Errorf("fix touched a lock held by live pid %d: %v", holder.cmd.Process.Pid, err)
 		}
@@ -179,9 +179,14 @@ func TestLock(t *testing.T) {
 		t.Parallel()
 		dir := rundir.New(t.TempDir())
 		write(t, dir, rundir.StatusRunning)
-		// flock(1) takes the lock on fd 9 and exits; sleep keeps the descriptor.
-		startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 30`, dir.Lock())
-		waitFor(t, func() bool { return lockHeld(dir.Lock()) })
+		// flock(1) takes the lock on fd 9 and exits; sleep keeps the descriptor. The lock
+		// is held while flock(1) still lives, so wait for the exec: the shell becomes
+		// sleep only after flock(1) has exited.
+		holder := startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
+		waitFor(t, func() bool {
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", holder.cmd.Process.Pid))
+			return err == nil && string(comm) == "sleep\n" && lockHeld(dir.Lock())
+		})
 		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
 	})
 	t.Run("held by this process", func(t *testing.T) {
@@ -239,9 +244,9 @@ func TestLeftovers(t *testing.T) {
 	if err := rundir.WriteState(dir.State(), rundir.State{RunID: runID, Status: rundir.StatusRunning, Supervisor: rundir.Proc{PID: dead.PID, StartTime: dead.StartTime}}); err != nil {
 		t.Fatal(err)
 	}
-	ours := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sleep", "30")
-	other := startProc(t, []string{rundir.RunIDEnv + "=" + runID + "-not"}, "sleep", "30")
-	stranger := startProc(t, nil, "sleep", "30")
+	ours := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sleep", "3600")
+	other := startProc(t, []string{rundir.RunIDEnv + "=" + runID + "-not"}, "sleep", "3600")
+	stranger := startProc(t, nil, "sleep", "3600")
 
 	c := &LeftoversCheck{Dir: dir}
 	r := runCheck(t, c)
@@ -250,7 +255,7 @@ func TestLeftovers(t *testing.T) {
 		t.Errorf("value %q, details %q: want only pid %d", r.Value, r.Details, ours.cmd.Process.Pid)
 	}
 
-	rep := Run(context.Background(), []Check{c}, RunOptions{Fix: true})
+	rep := runChecks([]Check{c}, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], OK)
 	if !strings.Contains(rep.Results[0].Fixed, "killed leftover processes of run "+runID+": "+itoa(ours.cmd.Process.Pid)) {
 		t.Errorf("Fixed %q", rep.Results[0].Fixed)
@@ -276,8 +281,8 @@ func TestLeftoversOfALiveSupervisor(t *testing.T) {
 	if err := rundir.WriteState(dir.State(), rundir.State{RunID: runID, Status: rundir.StatusRunning, Supervisor: rundir.Proc{PID: self.PID, StartTime: self.StartTime}}); err != nil {
 		t.Fatal(err)
 	}
-	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sleep", "30")
-	rep := Run(context.Background(), []Check{&LeftoversCheck{Dir: dir}}, RunOptions{Fix: true})
+	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sleep", "3600")
+	rep := runChecks([]Check{&LeftoversCheck{Dir: dir}}, RunOptions{Fix: true})
 	wantResult(t, rep.Results[0], OK)
 	if job.exited(50 * time.Millisecond) {
 		t.Error("--fix killed the job of a live supervisor")
@@ -297,15 +302,15 @@ func TestLeftoverHoldingTheLock(t *testing.T) {
 	if err := rundir.WriteState(dir.State(), rundir.State{RunID: runID, Status: rundir.StatusRunning, Supervisor: rundir.Proc{PID: dead.PID, StartTime: dead.StartTime}}); err != nil {
 		t.Fatal(err)
 	}
-	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 30`, dir.Lock())
+	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
 	waitFor(t, func() bool { return lockHeld(dir.Lock()) })
 
 	checks := []Check{&LeftoversCheck{Dir: dir}, &LockCheck{Dir: dir}}
-	before := Run(context.Background(), checks, RunOptions{})
+	before := runChecks(checks, RunOptions{})
 	wantResult(t, before.Results[0], Fail, "outlived supervisor")
 	wantResult(t, before.Results[1], Fail, "inherited it")
 
-	after := Run(context.Background(), checks, RunOptions{Fix: true})
+	after := runChecks(checks, RunOptions{Fix: true})
 	wantResult(t, after.Results[0], OK)
 	wantResult(t, after.Results[1], OK)
 	if !job.exited(10 * time.Second) {

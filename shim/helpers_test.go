@@ -3,7 +3,6 @@ package shim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,5 +222,3 @@ func assertNoRunProcs(t *testing.T, runID string) {
 		t.Fatalf("processes of run %s left behind: %+v", runID, left)
 	}
 }
-
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -83,7 +83,7 @@ type supervisor struct {
 func Run(ctx context.Context, o Options) (int, error) {
 	o.Defaults()
 	if len(o.Command) == 0 {
-		return ExitUsage, &Error{ExitUsage, errors.New("no command given: trainwrap [run] [flags] -- CMD ARGS...")}
+		return ExitUsage, &Error{ExitUsage, errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS")}
 	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout

@@ -52,9 +52,7 @@ func TestLogDiskFullMidRunKeepsTheJobRunning(t *testing.T) {
 // As PID 1 (a container's init) trainwrap reaps orphans it never started, forwards
 // SIGTERM, and exits only after every descendant has.
 func TestPID1ReapsForwardsAndWaits(t *testing.T) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare")
-	}
+	testkit.NeedTool(t, "unshare", "util-linux")
 	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
 		t.Skipf("unshare --pid not permitted here: %v", err)
 	}

@@ -43,3 +43,25 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Returns runs f on a goroutine of its own and fails the test naming what when f has
+// not returned after d. It replaces "took less than X": the test holds what f must
+// not wait for (a hung server, a child that sleeps for an hour) until f has returned,
+// so returning at all proves f did not wait, whatever the machine's speed; d is only
+// a deadline for an f that blocks for good, and should be far beyond any slow machine
+// (a minute).
+func Returns(t testing.TB, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatalf("%s did not return within %s: it waits for what it must not", what, d)
+	}
+}

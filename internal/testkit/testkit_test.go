@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,9 +27,38 @@ func TestBufferConcurrentWrites(t *testing.T) {
 }
 
 func TestEventuallyReturnsWhenTheConditionHolds(t *testing.T) {
-	start := time.Now()
-	Eventually(t, 5*time.Second, "a flag", func() bool { return time.Since(start) > 30*time.Millisecond })
-	if time.Since(start) > 2*time.Second {
-		t.Fatal("Eventually waited far past the moment its condition held")
+	calls := 0
+	Eventually(t, time.Minute, "the third poll", func() bool { calls++; return calls == 3 })
+	if calls != 3 {
+		t.Fatalf("cond called %d times, want 3: Eventually must return at the first poll that holds", calls)
 	}
+}
+
+func TestReturns(t *testing.T) {
+	Returns(t, time.Minute, "a quick call", func() {})
+
+	// A call that blocks for good fails the test: seen from a test of its own.
+	release := make(chan struct{})
+	defer close(release)
+	ft := &fatalRecorder{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		Returns(ft, 10*time.Millisecond, "a blocked call", func() { <-release })
+	}()
+	if !strings.Contains(ft.msg, "a blocked call did not return within 10ms") {
+		t.Errorf("Fatalf message %q", ft.msg)
+	}
+}
+
+// fatalRecorder records Fatalf and panics to end the call, as FailNow would.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic("fatal")
 }

@@ -1,4 +1,4 @@
-package checkpoints
+package ckptwrite
 
 import (
 	"bytes"
@@ -8,26 +8,8 @@ import (
 	"math/big"
 	"reflect"
 	"sort"
-)
 
-// Pickle opcodes of protocol 2 used by writePickle.
-const (
-	opProto      = 0x80
-	opStop       = '.'
-	opNone       = 'N'
-	opNewTrue    = 0x88
-	opNewFalse   = 0x89
-	opBinInt1    = 'K'
-	opBinInt2    = 'M'
-	opBinInt     = 'J'
-	opLong1      = 0x8a
-	opBinFloat   = 'G'
-	opBinUnicode = 'X'
-	opEmptyDict  = '}'
-	opEmptyList  = ']'
-	opMark       = '('
-	opSetItems   = 'u'
-	opAppends    = 'e'
+	"github.com/trainwrap/trainwrap/internal/ckptformat"
 )
 
 // writePickle encodes obj as a protocol-2 pickle: maps with string keys (written in
@@ -35,11 +17,11 @@ const (
 // bools and nil. It writes no memo, which the unpickler does not need for a tree.
 func writePickle(obj any) ([]byte, error) {
 	var b bytes.Buffer
-	b.Write([]byte{opProto, 2})
+	b.Write([]byte{ckptformat.OpProto, 2})
 	if err := pickleValue(&b, reflect.ValueOf(obj), 0); err != nil {
 		return nil, err
 	}
-	b.WriteByte(opStop)
+	b.WriteByte(ckptformat.OpStop)
 	return b.Bytes(), nil
 }
 
@@ -51,61 +33,61 @@ func pickleValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 		return fmt.Errorf("pickle: nesting deeper than %d (a cycle?)", maxPickleDepth)
 	}
 	if !v.IsValid() {
-		b.WriteByte(opNone)
+		b.WriteByte(ckptformat.OpNone)
 		return nil
 	}
 	switch v.Kind() {
 	case reflect.Interface, reflect.Pointer:
 		if v.IsNil() {
-			b.WriteByte(opNone)
+			b.WriteByte(ckptformat.OpNone)
 			return nil
 		}
 		return pickleValue(b, v.Elem(), depth+1)
 	case reflect.Bool:
 		if v.Bool() {
-			b.WriteByte(opNewTrue)
+			b.WriteByte(ckptformat.OpNewTrue)
 		} else {
-			b.WriteByte(opNewFalse)
+			b.WriteByte(ckptformat.OpNewFalse)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		pickleInt(b, big.NewInt(v.Int()))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		pickleInt(b, new(big.Int).SetUint64(v.Uint()))
 	case reflect.Float32, reflect.Float64:
-		b.WriteByte(opBinFloat)
+		b.WriteByte(ckptformat.OpBinFloat)
 		var f [8]byte
 		binary.BigEndian.PutUint64(f[:], math.Float64bits(v.Float()))
 		b.Write(f[:])
 	case reflect.String:
 		s := v.String()
-		b.WriteByte(opBinUnicode)
+		b.WriteByte(ckptformat.OpBinUnicode)
 		var n [4]byte
 		binary.LittleEndian.PutUint32(n[:], uint32(len(s)))
 		b.Write(n[:])
 		b.WriteString(s)
 	case reflect.Slice, reflect.Array:
-		b.WriteByte(opEmptyList)
+		b.WriteByte(ckptformat.OpEmptyList)
 		if v.Len() == 0 {
 			return nil
 		}
-		b.WriteByte(opMark)
+		b.WriteByte(ckptformat.OpMark)
 		for i := 0; i < v.Len(); i++ {
 			if err := pickleValue(b, v.Index(i), depth+1); err != nil {
 				return err
 			}
 		}
-		b.WriteByte(opAppends)
+		b.WriteByte(ckptformat.OpAppends)
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
 			return fmt.Errorf("pickle: map key type %s: only string keys are supported", v.Type().Key())
 		}
-		b.WriteByte(opEmptyDict)
+		b.WriteByte(ckptformat.OpEmptyDict)
 		if v.Len() == 0 {
 			return nil
 		}
 		keys := v.MapKeys()
 		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-		b.WriteByte(opMark)
+		b.WriteByte(ckptformat.OpMark)
 		for _, k := range keys {
 			if err := pickleValue(b, k, depth+1); err != nil {
 				return err
@@ -114,7 +96,7 @@ func pickleValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 				return err
 			}
 		}
-		b.WriteByte(opSetItems)
+		b.WriteByte(ckptformat.OpSetItems)
 	default:
 		return fmt.Errorf("pickle: unsupported type %s", v.Type())
 	}
@@ -125,20 +107,20 @@ func pickleValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 func pickleInt(b *bytes.Buffer, n *big.Int) {
 	switch {
 	case n.Sign() >= 0 && n.IsInt64() && n.Int64() <= 0xff:
-		b.Write([]byte{opBinInt1, byte(n.Int64())})
+		b.Write([]byte{ckptformat.OpBinInt1, byte(n.Int64())})
 	case n.Sign() >= 0 && n.IsInt64() && n.Int64() <= 0xffff:
-		b.WriteByte(opBinInt2)
+		b.WriteByte(ckptformat.OpBinInt2)
 		var x [2]byte
 		binary.LittleEndian.PutUint16(x[:], uint16(n.Int64()))
 		b.Write(x[:])
 	case n.IsInt64() && n.Int64() >= math.MinInt32 && n.Int64() <= math.MaxInt32:
-		b.WriteByte(opBinInt)
+		b.WriteByte(ckptformat.OpBinInt)
 		var x [4]byte
 		binary.LittleEndian.PutUint32(x[:], uint32(int32(n.Int64())))
 		b.Write(x[:])
 	default:
 		le := longBytes(n)
-		b.Write([]byte{opLong1, byte(len(le))})
+		b.Write([]byte{ckptformat.OpLong1, byte(len(le))})
 		b.Write(le)
 	}
 }

@@ -1,4 +1,4 @@
-package checkpoints
+package ckptwrite
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/trainwrap/trainwrap/internal/ckptformat"
 )
 
 // Tensor is one tensor to write with WriteSafetensors: its name, safetensors dtype
@@ -57,15 +59,15 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string)
 	var offset int64
 	for _, t := range tensors {
 		if t.Name == "__metadata__" || seen[t.Name] {
-			return fmt.Errorf("checkpoints: write safetensors: tensor name %q used twice or reserved", t.Name)
+			return fmt.Errorf("ckptwrite: write safetensors: tensor name %q used twice or reserved", t.Name)
 		}
 		seen[t.Name] = true
-		want, ok := tensorBytes(t.DType, t.Shape)
+		want, ok := ckptformat.TensorBytes(t.DType, t.Shape)
 		if !ok {
-			return fmt.Errorf("checkpoints: write safetensors: tensor %q: unknown dtype %q or bad shape %v", t.Name, t.DType, t.Shape)
+			return fmt.Errorf("ckptwrite: write safetensors: tensor %q: unknown dtype %q or bad shape %v", t.Name, t.DType, t.Shape)
 		}
 		if int64(len(t.Data)) != want {
-			return fmt.Errorf("checkpoints: write safetensors: tensor %q: %d data bytes, dtype %s shape %v needs %d", t.Name, len(t.Data), t.DType, t.Shape, want)
+			return fmt.Errorf("ckptwrite: write safetensors: tensor %q: %d data bytes, dtype %s shape %v needs %d", t.Name, len(t.Data), t.DType, t.Shape, want)
 		}
 		shape := t.Shape
 		if shape == nil {
@@ -84,14 +86,14 @@ func WriteSafetensors(w io.Writer, tensors []Tensor, metadata map[string]string)
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(hdr.Len()))
 	if _, err := w.Write(n[:]); err != nil {
-		return fmt.Errorf("checkpoints: write safetensors: %w", err)
+		return fmt.Errorf("ckptwrite: write safetensors: %w", err)
 	}
 	if _, err := w.Write(hdr.Bytes()); err != nil {
-		return fmt.Errorf("checkpoints: write safetensors: %w", err)
+		return fmt.Errorf("ckptwrite: write safetensors: %w", err)
 	}
 	for _, t := range tensors {
 		if _, err := w.Write(t.Data); err != nil {
-			return fmt.Errorf("checkpoints: write safetensors: tensor %q: %w", t.Name, err)
+			return fmt.Errorf("ckptwrite: write safetensors: tensor %q: %w", t.Name, err)
 		}
 	}
 	return nil

@@ -1,4 +1,9 @@
-package checkpoints
+// Package ckptformat holds the facts of the checkpoint file formats that both the
+// checkpoint verifier (package checkpoints) and the fixture writers (internal/ckptwrite,
+// used by the chaos trainer and tests) rely on: the zip records a torch.save archive
+// ends with, the pickle opcodes, the safetensors dtypes. One home, so a reader and a
+// writer cannot drift apart.
+package ckptformat
 
 // dtypeBits is the size in bits of one element of each safetensors dtype. A dtype
 // missing here is unknown, and a header naming it is rejected.
@@ -10,10 +15,10 @@ var dtypeBits = map[string]int64{
 	"C64": 64, "F64": 64, "I64": 64, "U64": 64,
 }
 
-// tensorBytes is the byte length of a tensor of dtype and shape, or false when the
+// TensorBytes is the byte length of a tensor of dtype and shape, or false when the
 // dtype is unknown, a dimension is negative, the product overflows, or the bit count
 // is not a whole number of bytes.
-func tensorBytes(dtype string, shape []int64) (int64, bool) {
+func TensorBytes(dtype string, shape []int64) (int64, bool) {
 	bits, ok := dtypeBits[dtype]
 	if !ok {
 		return 0, false

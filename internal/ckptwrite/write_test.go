@@ -1,4 +1,4 @@
-package checkpoints
+package ckptwrite
 
 import (
 	"archive/zip"
@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trainwrap/trainwrap/internal/ckptformat"
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // The minimal file from the safetensors format description, byte for byte.
@@ -85,7 +88,7 @@ func TestWriteTorchSaveIsAlignedZip64(t *testing.T) {
 			t.Errorf("record %s missing; have %v", n, names)
 		}
 	}
-	if got := data[len(data)-endLen-locator64Len-end64Len:][:4]; !bytes.Equal(got, []byte("PK\x06\x06")) {
+	if got := data[len(data)-ckptformat.EndLen-ckptformat.Locator64Len-ckptformat.End64Len:][:4]; !bytes.Equal(got, []byte("PK\x06\x06")) {
 		t.Errorf("no ZIP64 end record before the locator and end record: %q", got)
 	}
 	if err := WriteTorchSave(io.Discard, "a/b", obj); err == nil {
@@ -98,12 +101,9 @@ func TestWriteTorchSaveIsAlignedZip64(t *testing.T) {
 
 // The pickle must mean the same object to Python; python3 is used when present.
 func TestWriteTorchSavePythonReadsIt(t *testing.T) {
-	py := pythonWithTorch()
+	py := testkit.PythonWithTorch()
 	if py == "" {
-		var err error
-		if py, err = exec.LookPath("python3"); err != nil {
-			t.Skip("python3 not installed")
-		}
+		py = testkit.NeedTool(t, "python3", "python3")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.pt")

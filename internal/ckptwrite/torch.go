@@ -1,4 +1,4 @@
-package checkpoints
+package ckptwrite
 
 import (
 	"bytes"
@@ -7,23 +7,16 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+
+	"github.com/trainwrap/trainwrap/internal/ckptformat"
 )
 
-// Zip signatures and sizes of the records a torch.save archive ends with.
+// What the torch.save writer (PyTorchStreamWriter) puts in its zip records.
 const (
-	sigLocal      = 0x04034b50
-	sigCentral    = 0x02014b50
-	sigEnd        = 0x06054b50
-	sigEnd64      = 0x06064b50
-	sigLocator64  = 0x07064b50
-	endLen        = 22
-	end64Len      = 56
-	locator64Len  = 20
-	torchAlign    = 64
-	extraPadID    = 0x4246 // "FB", the padding field PyTorchStreamWriter uses
-	zipVersion64  = 45
-	dosDate1980   = 0x21 // 1980-01-01, the zip epoch; torch writes no real time either
-	maxUint32Mark = 0xffffffff
+	torchAlign   = 64
+	extraPadID   = 0x4246 // "FB", the padding field PyTorchStreamWriter uses
+	zipVersion64 = 45
+	dosDate1980  = 0x21 // 1980-01-01, the zip epoch; torch writes no real time either
 )
 
 // WriteTorchSave writes obj to w as torch.save (torch >= 1.6) would write a plain
@@ -36,11 +29,11 @@ const (
 // its extension, as torch uses, or "archive".
 func WriteTorchSave(w io.Writer, archiveName string, obj any) error {
 	if archiveName == "" || strings.ContainsAny(archiveName, "/\\") {
-		return fmt.Errorf("checkpoints: write torch save: archive name %q must be a plain non-empty name", archiveName)
+		return fmt.Errorf("ckptwrite: write torch save: archive name %q must be a plain non-empty name", archiveName)
 	}
 	pkl, err := writePickle(obj)
 	if err != nil {
-		return fmt.Errorf("checkpoints: write torch save: %w", err)
+		return fmt.Errorf("ckptwrite: write torch save: %w", err)
 	}
 	zw := &torchZipWriter{w: w}
 	for _, r := range []struct {
@@ -52,11 +45,11 @@ func WriteTorchSave(w io.Writer, archiveName string, obj any) error {
 		{"version", []byte("3\n")},
 	} {
 		if err := zw.add(archiveName+"/"+r.name, r.data); err != nil {
-			return fmt.Errorf("checkpoints: write torch save: %w", err)
+			return fmt.Errorf("ckptwrite: write torch save: %w", err)
 		}
 	}
 	if err := zw.close(); err != nil {
-		return fmt.Errorf("checkpoints: write torch save: %w", err)
+		return fmt.Errorf("ckptwrite: write torch save: %w", err)
 	}
 	return nil
 }
@@ -90,7 +83,7 @@ func (z *torchZipWriter) add(name string, data []byte) error {
 	pad := (torchAlign - headerEnd%torchAlign) % torchAlign
 	var h bytes.Buffer
 	le := func(v any) { _ = binary.Write(&h, binary.LittleEndian, v) }
-	le(uint32(sigLocal))
+	le(uint32(ckptformat.SigLocal))
 	le(uint16(20)) // version needed
 	le(uint16(0))  // flags
 	le(uint16(0))  // method: stored
@@ -120,7 +113,7 @@ func (z *torchZipWriter) close() error {
 	le := func(v any) { _ = binary.Write(&h, binary.LittleEndian, v) }
 	cdOffset := z.off
 	for _, e := range z.entries {
-		le(uint32(sigCentral))
+		le(uint32(ckptformat.SigCentral))
 		le(uint16(zipVersion64)) // made by
 		le(uint16(20))           // needed
 		le(uint16(0))
@@ -142,8 +135,8 @@ func (z *torchZipWriter) close() error {
 	cdSize := uint64(h.Len())
 	end64Offset := cdOffset + cdSize
 	n := uint64(len(z.entries))
-	le(uint32(sigEnd64))
-	le(uint64(end64Len - 12)) // size of the rest of this record
+	le(uint32(ckptformat.SigEnd64))
+	le(uint64(ckptformat.End64Len - 12)) // size of the rest of this record
 	le(uint16(zipVersion64))
 	le(uint16(zipVersion64))
 	le(uint32(0))
@@ -152,17 +145,17 @@ func (z *torchZipWriter) close() error {
 	le(n)
 	le(cdSize)
 	le(cdOffset)
-	le(uint32(sigLocator64))
+	le(uint32(ckptformat.SigLocator64))
 	le(uint32(0))
 	le(end64Offset)
 	le(uint32(1))
-	le(uint32(sigEnd))
+	le(uint32(ckptformat.SigEnd))
 	le(uint16(0))
 	le(uint16(0))
 	le(uint16(min(n, 0xffff)))
 	le(uint16(min(n, 0xffff)))
-	le(uint32(min(cdSize, maxUint32Mark)))
-	le(uint32(min(cdOffset, maxUint32Mark)))
+	le(uint32(min(cdSize, ckptformat.MaxUint32Mark)))
+	le(uint32(min(cdOffset, ckptformat.MaxUint32Mark)))
 	le(uint16(0))
 	return z.write(h.Bytes())
 }
