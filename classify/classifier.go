@@ -92,6 +92,16 @@ type Classifier struct {
 	// ncclSetup: the log shows NCCL setting up a communicator through the store, so a
 	// store timeout is NCCL's.
 	ncclSetup bool
+	// precursor is the last line printed before a throw that may be caught
+	// (markPrecursor); it decides only a failed attempt whose log names nothing else.
+	precursor *hit
+	// waitAt is the line of the last "still waiting for peers" message
+	// (markBarrierWait), waitHit its evidence.
+	waitAt  int64
+	waitHit *hit
+	// tbIndent is the indentation of the current traceback's header: a traceback
+	// quoted with a uniform indent keeps its frames deeper and its exception level.
+	tbIndent int
 }
 
 // New returns a classifier. The rules are compiled once per process.
@@ -279,6 +289,15 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		if !shapeOK(r, text) {
 			continue
 		}
+		if r.mark == markPrecursor || r.mark == markBarrierWait {
+			h := &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier}
+			if r.mark == markPrecursor {
+				c.precursor = h
+			} else {
+				c.waitAt, c.waitHit = c.lines, h
+			}
+			continue
+		}
 		marks[r.mark] = true
 		if r.class == "" {
 			continue
@@ -295,6 +314,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		return
 	case marks[markTraceback]:
 		c.inTB, c.tbRank = true, rank
+		_, _, c.tbIndent = normalizeIndent(line)
 		c.tbIgnored = c.ignoredAt > 0 && c.lines-c.ignoredAt <= 2
 		if c.tbIgnored {
 			return
@@ -496,6 +516,15 @@ func (c *Classifier) Verdict(e Exit) Verdict {
 		return c.verdict(Hang, nil, "")
 	}
 	cl, h := c.strongest()
+	if h == nil && c.waitHit != nil && c.waitAt == c.lines && !e.KilledBySupervisor {
+		// The log stops at a rank waiting for its peers (torch's store-based barrier
+		// logs that every few seconds until all join or it times out, and says so
+		// either way): the attempt failed while stuck there.
+		cl, h = Hang, c.waitHit
+	}
+	if h == nil && c.precursor != nil {
+		cl, h = c.precursor.class, c.precursor
+	}
 	tierOf := tier(0)
 	if h != nil {
 		tierOf = h.tier

@@ -62,6 +62,13 @@ const (
 	markKill
 	// markNCCLSetup: NCCL is setting up a communicator through the store.
 	markNCCLSetup
+	// markPrecursor: a line printed just before a throw that the program may catch
+	// (THCudaCheck's "FAIL" line before its THError); it names a class only for an
+	// attempt that then failed with nothing stronger in its log.
+	markPrecursor
+	// markBarrierWait: a rank still waiting for its peers to join; a hang's end when
+	// the log stops there and the attempt failed.
+	markBarrierWait
 )
 
 // rule is one kind of message. A line matches when it contains one of the literals
@@ -122,8 +129,8 @@ func tableRules() []rule {
 			// "unspecified launch failure" returned from 'cudaMemcpy(...)'.
 			lits = append(lits, fmt.Sprintf("\"%s\" returned from", e.text))
 			if e.legacy > 0 {
-				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
-				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
+				// THError's "cuda runtime error (N) : text at file:line".
+				lits = append(lits, fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
 			}
 		}
 		lits = append(lits, e.name)
@@ -136,6 +143,13 @@ func tableRules() []rule {
 			unless = []string{"previous error"}
 		}
 		rs = append(rs, rule{name: "cuda:" + e.name, class: e.class, tier: root, literals: lits, unless: unless, origin: srcCUDA})
+		if e.legacy > 0 && e.text != "" {
+			// __THCudaCheck prints "THCudaCheck FAIL file=F line=L error=N : text" and
+			// then throws THError's "cuda runtime error (N) : text", which the caller
+			// may catch and go on (PyTorch 0.4's THCGeneral.cpp probes); the throw,
+			// when it kills the job, is the evidence.
+			rs = append(rs, rule{name: "thcudacheck:" + e.name, class: e.class, tier: consequence, mark: markPrecursor, literals: []string{fmt.Sprintf("error=%d : %s", e.legacy, e.text)}, needs: "THCudaCheck FAIL", unless: unless, origin: srcTHCudaCheck})
+		}
 		if e.text != "" && len(e.text) >= 2 {
 			// NCCL's CUDACHECK: "NCCL WARN Cuda failure 'out of memory'" (2.19+: "Cuda
 			// failure 2 'out of memory'").

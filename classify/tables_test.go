@@ -80,9 +80,9 @@ func TestEmitterFormats(t *testing.T) {
 		lines []string
 		want  Class
 	}{
-		{"THCudaCheck of the CUDA 9 era", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=383 error=11 : invalid argument"}, CUDAError},
+		{"THCudaCheck of the CUDA 9 era, then its throw", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=383 error=11 : invalid argument", "RuntimeError: cuda runtime error (11) : invalid argument at /pytorch/aten/src/THC/THCGeneral.cpp:383"}, CUDAError},
 		{"THError of the CUDA 9 era", []string{"RuntimeError: cuda runtime error (77) : an illegal memory access was encountered at /pytorch/aten/src/THC/generic/THCTensorCopy.c:20"}, CUDAError},
-		{"THCudaCheck out of memory", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/generic/THCStorage.cu line=58 error=2 : out of memory"}, CudaOOM},
+		{"THCudaCheck out of memory, then its throw", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/generic/THCStorage.cu line=58 error=2 : out of memory", "RuntimeError: cuda runtime error (2) : out of memory at /pytorch/aten/src/THC/generic/THCStorage.cu:58"}, CudaOOM},
 		{"driver API name", []string{"jaxlib.xla_extension.XlaRuntimeError: INTERNAL: Failed to launch CUDA kernel: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered"}, CUDAError},
 		{"cudaGetErrorString text", []string{"RuntimeError: CUDA error: uncorrectable NVLink error detected during the execution"}, CUDAError},
 		{"HIP text", []string{"RuntimeError: HIP error: the launch timed out and was terminated"}, CUDAError},
@@ -176,6 +176,35 @@ func TestEmitterFormats(t *testing.T) {
 	}
 }
 
+// TestTHCudaCheckCaught checks THCudaCheck's FAIL line on its own: __THCudaCheck prints
+// it before a throw the caller may catch (PyTorch 0.4's THCGeneral.cpp probes print it
+// and train on), so a log alone that shows no throw after it is no crash; an attempt
+// that failed with nothing else in its log is put down to it.
+func TestTHCudaCheckCaught(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  Class // for a failed attempt
+	}{
+		{"invalid argument, caught", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=405 error=11 : invalid argument", "Epoch 1 [100/5000] loss 0.93"}, CUDAError},
+		{"out of memory, log cut before the throw", []string{"THCudaCheck FAIL file=/pytorch/torch/lib/THC/generic/THCStorage.cu line=58 error=2 : out of memory"}, CudaOOM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := feed(tt.lines...)
+			if v := c.FromLog(); v.Class != None {
+				t.Errorf("from the log: %s %+v, want none", v.Class, v.Evidence)
+			}
+			if v := c.Verdict(Exit{Code: 0, OOMKillDelta: -1}); v.Class != None {
+				t.Errorf("exit 0: %s, want none", v.Class)
+			}
+			if v := c.Verdict(Exit{Code: 1, OOMKillDelta: -1}); v.Class != tt.want {
+				t.Errorf("exit 1: %s %+v, want %s", v.Class, v.Evidence, tt.want)
+			}
+		})
+	}
+}
+
 // TestTracebackStructure checks the parse of tracebacks: the chain's root cause, rank
 // prefixes and quoting, interleaved ranks, ignored exceptions, and that a log holding a
 // traceback is never none.
@@ -258,6 +287,13 @@ func TestTracebackStructure(t *testing.T) {
 			name:  "torchelastic's py_callstack naming only the type",
 			lines: []string{`      "py_callstack": "Traceback (most recent call last):\n  File \"/opt/run.py\", line 719, in main\n    run(args)\ntorch.distributed.elastic.rendezvous.api.RendezvousTimeoutError: \n",`},
 			want:  Timeout, evidence: "RendezvousTimeoutError",
+		},
+		{
+			// CPython prints a traceback flush left; pasted into a code block or a
+			// docstring it keeps one indent throughout, frames two deeper.
+			name:  "indented as a whole: the exception is level with the header",
+			lines: []string{"    Traceback (most recent call last):", "      File \"<stdin>\", line 1, in <module>", "    ModuleNotFoundError: No module named 'torch'"},
+			want:  ImportError, evidence: "No module named",
 		},
 		{
 			name:  "torchrun's summary does not hide the child's exception",
