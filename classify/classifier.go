@@ -222,7 +222,7 @@ func (c *Classifier) tracebackLine(line []byte) bool {
 		// Another rank's line, interleaved.
 		return false
 	}
-	if len(text) == 0 || indent >= 2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
+	if len(text) == 0 || indent >= c.tbIndent+2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
 		return true
 	}
 	c.inTB = false
