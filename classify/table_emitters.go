@@ -40,6 +40,9 @@ const (
 	srcNumpy      = "numpy 1.9-2.1 multiarray/convert.c npy_fallocate (ndarray.tofile, np.save: \"Not enough free space to write %d bytes\", raised only on ENOSPC)"
 	srcTempfile   = "CPython 3.x Lib/tempfile.py _get_default_tempdir (\"No usable temporary directory found in [...]\")"
 	srcDSConfig   = "DeepSpeed 0.3-0.14 deepspeed/runtime/config.py DeepSpeedConfig._batch_assertion"
+	srcBarrier    = "PyTorch 1.8-2.4 torch/distributed/distributed_c10d.py _store_based_barrier (logs \"Waiting in store based barrier to initialize process group for rank: ...\" every 10 s while fewer than world_size ranks joined; then \"Completed store-based barrier\" or a \"Timed out initializing process group\" raise)"
+	srcGdb        = "GDB 8-14 gdb/infrun.c print_signal_received_reason (\"Program received signal %s, %s.\", \"Thread N \\\"name\\\" received signal ...\"; descriptions from include/gdb/signals.def), gdb/source.c print_source_lines_base (\"%d\\t%s\" then print_sys_errmsg: \"<line>\\t<file>: No such file or directory.\")"
+	srcGlog       = "glog 0.3-0.7 logging.h CHECK_EQ/CHECK_OP (\"Check failed: a == b (x vs. y) \"), logging.cc (\"*** Check failure stack trace: ***\"); Caffe include/caffe/util/device_alternate.hpp CUDA_CHECK, CUBLAS_CHECK, CURAND_CHECK and cudnn.hpp CUDNN_CHECK (CHECK_EQ against cudaSuccess, CUBLAS_STATUS_SUCCESS, CURAND_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS)"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -105,6 +108,9 @@ var emitterRules = []rule{
 	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
 	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
 	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	// A rank still waiting at the barrier: a hang only where the log stops there
+	// (markBarrierWait; Verdict).
+	{name: "c10d-barrier-waiting", class: Hang, tier: consequence, origin: srcBarrier, mark: markBarrierWait, literals: []string{"Waiting in store based barrier to initialize process group"}},
 	{name: "c10d-nccl-setup", origin: srcStore, mark: markNCCLSetup, literals: []string{"ncclUniqueId", "broadcastUniqueNCCLID", "NCCL communicator and retrieving"}},
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.

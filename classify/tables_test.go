@@ -205,6 +205,36 @@ func TestTHCudaCheckCaught(t *testing.T) {
 	}
 }
 
+// TestBarrierWaiting checks torch's store-based barrier log: a failed attempt whose log
+// stops while a rank is still waiting for its peers ended stuck there (hang); once the
+// barrier completes, or anything else is printed after it, the wait says nothing.
+func TestBarrierWaiting(t *testing.T) {
+	wait := "I0510 07:28:04.417845 139863945226048 distributed_c10d.py:337] Waiting in store based barrier to initialize process group for rank: 2, key: store_based_barrier_key:2 (world_size=8, worker_count=7, timeout=0:30:00)"
+	tests := []struct {
+		name  string
+		lines []string
+		want  Class // for an attempt that exited 1
+	}{
+		{"the log stops while waiting", []string{wait, wait}, Hang},
+		{"torch 2.x wording, rank-prefixed", []string{"[rank3]:[I1128 23:57:10.1 distributed_c10d.py:445] Waiting in store based barrier to initialize process group for rank: 3, key: store_based_barrier_key:1 (world_size=4, num_workers_joined=3, timeout=0:30:00 error=None)"}, Hang},
+		{"the barrier completed, then the job failed silently", []string{wait, "INFO:torch.distributed.distributed_c10d:Rank 2: Completed store-based barrier for key:store_based_barrier_key:2 with 8 nodes."}, Unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := feed(tt.lines...)
+			if v := c.Verdict(Exit{Code: 1, OOMKillDelta: -1}); v.Class != tt.want {
+				t.Errorf("exit 1: %s %+v, want %s", v.Class, v.Evidence, tt.want)
+			}
+			if v := c.Verdict(Exit{Code: 0, OOMKillDelta: -1}); v.Class != None {
+				t.Errorf("exit 0: %s, want none", v.Class)
+			}
+			if v := c.FromLog(); v.Class != None {
+				t.Errorf("from the log alone: %s %+v, want none (a log cannot say the job failed)", v.Class, v.Evidence)
+			}
+		})
+	}
+}
+
 // TestTracebackStructure checks the parse of tracebacks: the chain's root cause, rank
 // prefixes and quoting, interleaved ranks, ignored exceptions, and that a log holding a
 // traceback is never none.
