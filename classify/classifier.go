@@ -253,7 +253,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		clear(c.unless)
 	}()
 	text, rank := normalize(line)
-	if isWarning(text) {
+	if isWarning(text) || gdbSourceLine(text) {
 		return
 	}
 	var marks [markNCCLSetup + 1]bool
@@ -450,6 +450,21 @@ func (c *Classifier) silenceBefore(line []byte) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// gdbSourceLine reports the line GDB prints in place of a source line it cannot read
+// (source.c print_source_lines_base: "%d\t%s" of the line number and file name, then
+// print_sys_errmsg's ": <strerror>."), as in "780\t/usr/include/c++/4.9.2/bits/
+// stl_vector.h: No such file or directory.": the debugger's trouble, not the job's.
+func gdbSourceLine(text []byte) bool {
+	k := 0
+	for k < len(text) && text[k] >= '0' && text[k] <= '9' {
+		k++
+	}
+	if k == 0 || k == len(text) || text[k] != '\t' || text[len(text)-1] != '.' {
+		return false
+	}
+	return bytes.Contains(text[k+1:], []byte(": "))
 }
 
 // isWarning reports lines that are warnings, not crashes.

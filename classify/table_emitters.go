@@ -108,6 +108,12 @@ var emitterRules = []rule{
 	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
 	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
 	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	// GDB stopping the job on a fatal signal: the signal is the cause, whatever gdb
+	// prints after it (its source listing of a file it cannot open reads as ENOENT;
+	// gdbSourceLine). "Program received signal" and, with threads, "Thread 2
+	// \"python\" received signal" share the tail. An abort follows a cause of its own.
+	{name: "gdb-signal", class: Segfault, tier: root, origin: srcGdb, literals: []string{"received signal SIGSEGV, Segmentation fault", "received signal SIGBUS, Bus error", "received signal SIGILL, Illegal instruction", "received signal SIGFPE, Arithmetic exception"}},
+	{name: "gdb-abort", class: Segfault, tier: consequence, origin: srcGdb, literals: []string{"received signal SIGABRT, Aborted"}},
 	// A rank still waiting at the barrier: a hang only where the log stops there
 	// (markBarrierWait; Verdict).
 	{name: "c10d-barrier-waiting", class: Hang, tier: consequence, origin: srcBarrier, mark: markBarrierWait, literals: []string{"Waiting in store based barrier to initialize process group"}},
