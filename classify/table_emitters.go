@@ -108,6 +108,18 @@ var emitterRules = []rule{
 	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
 	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
 	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	// glog's CHECK_EQ under Caffe's CUDA_CHECK, CUBLAS_CHECK, CURAND_CHECK and
+	// CUDNN_CHECK: "Check failed: status == CUBLAS_STATUS_SUCCESS (14 vs. 0) " and,
+	// in later Caffe, the status's name or cudaGetErrorString's text after it (which
+	// the status tables then also read). A check against a library's success value
+	// failed in that library; its allocation-failure value (cudaErrorMemoryAllocation
+	// 2, CUBLAS_STATUS_ALLOC_FAILED 3, CUDNN_STATUS_ALLOC_FAILED 2,
+	// CURAND_STATUS_ALLOCATION_FAILED 102) is memory.
+	{name: "glog-check-cuda", class: CUDAError, tier: root, origin: srcGlog, needs: "Check failed", literals: []string{"== cudaSuccess (", "== CUBLAS_STATUS_SUCCESS (", "== CUDNN_STATUS_SUCCESS (", "== CURAND_STATUS_SUCCESS ("}, unless: []string{"== cudaSuccess (2 vs. 0)", "== CUBLAS_STATUS_SUCCESS (3 vs. 0)", "== CUDNN_STATUS_SUCCESS (2 vs. 0)", "== CURAND_STATUS_SUCCESS (102 vs. 0)"}},
+	{name: "glog-check-cuda-alloc", class: CudaOOM, tier: root, origin: srcGlog, needs: "Check failed", literals: []string{"== cudaSuccess (2 vs. 0)", "== CUBLAS_STATUS_SUCCESS (3 vs. 0)", "== CUDNN_STATUS_SUCCESS (2 vs. 0)", "== CURAND_STATUS_SUCCESS (102 vs. 0)"}},
+	// Any other failed CHECK is a crash (glog aborts after printing it) that names
+	// no class by itself.
+	{name: "glog-check", class: Unknown, tier: hint, origin: srcGlog, literals: []string{"Check failed: ", "*** Check failure stack trace: ***"}},
 	// GDB stopping the job on a fatal signal: the signal is the cause, whatever gdb
 	// prints after it (its source listing of a file it cannot open reads as ENOENT;
 	// gdbSourceLine). "Program received signal" and, with threads, "Thread 2
