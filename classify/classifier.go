@@ -152,6 +152,11 @@ func (c *Classifier) ObserveLine(line []byte) {
 	}
 }
 
+// vscodeException heads the exception widget VS Code shows when the debugger stops
+// on an exception (src/vs/workbench/contrib/debug/browser/exceptionWidget.ts,
+// "exceptionThrownWithId": "Exception has occurred: {0}", the exception's type).
+var vscodeException = []byte("Exception has occurred: ")
+
 // pyCallstackException returns the exception line that ends the traceback torchelastic
 // writes, escaped, into its error file ("py_callstack": "Traceback (most recent call
 // last):\n  File ...\nValueError: bad\n"; elastic/multiprocessing/errors/
@@ -265,6 +270,11 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	etext := text
 	if c.ringN >= 2 && bytes.HasSuffix(bytes.TrimRight(c.ring[(c.ringN-2)%ringLines], " \t\r"), []byte(`"message": {`)) {
 		etext = elasticMessage(text)
+	}
+	if rest, ok := bytes.CutPrefix(text, vscodeException); ok && excTypeName(rest, false) != nil {
+		// VS Code's exception widget, pasted: the type of the exception the debugger
+		// stopped on, its message on the next line, then the frames.
+		etext, exc = rest, true
 	}
 	name := excTypeName(etext, !exc && !c.whatNext)
 	if h := headerExcType(text); h != nil {

@@ -91,6 +91,7 @@ type rule struct {
 const (
 	srcBash      = "GNU bash 5.2 jobs.c (\"(core dumped)\" after the signal's text)"
 	srcHeuristic = "classify: wordings of training loops that stop on NaN (no single emitter)"
+	srcVSCode    = "VS Code 1.x src/vs/workbench/contrib/debug/browser/exceptionWidget.ts (\"Exception has occurred: {0}\", the exception's type; debugpy's exceptionInfo)"
 	srcStructure = "CPython 3.12 traceback.c/traceback.py and exceptions.rst; py-spy 0.3 dump format"
 )
 
@@ -101,6 +102,7 @@ var handRules = []rule{
 	{name: "traceback-chain", origin: srcStructure, mark: markChain, literals: []string{"The above exception was the direct cause of the following exception", "During handling of the above exception, another exception occurred"}},
 	{name: "traceback-ignored", origin: srcStructure, mark: markIgnored, literals: []string{"Exception ignored in", "--- Logging error ---"}},
 	{name: "exception-line", origin: srcStructure, mark: markException, literals: []string{"Error:", "Exception:", "Interrupt"}},
+	{name: "vscode-exception", origin: srcVSCode, mark: markException, literals: []string{"Exception has occurred: "}},
 	{name: "cpp-what", origin: srcLibstdcxx, mark: markWhat, literals: []string{"what():"}},
 	{name: "py-spy-thread", class: Hang, tier: consequence, origin: srcStructure, mark: markPySpy, literals: []string{"(idle): \"", "(active): \"", "(active+gil): \"", "(idle+gil): \""}},
 

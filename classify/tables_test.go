@@ -332,6 +332,21 @@ func TestTracebackStructure(t *testing.T) {
 			want:  ImportError, evidence: "No module named",
 		},
 		{
+			name:  "VS Code's exception widget: the type it names decides",
+			lines: []string{"Exception has occurred: ParserError", "while parsing a block mapping", "  in \"configs/base.yaml\", line 1, column 1", "  File \"/home/u/train.py\", line 12, in load_cfg", "    cfg = yaml.safe_load(f)"},
+			want:  ConfigError, evidence: "ParserError",
+		},
+		{
+			name:  "VS Code's exception widget on a type outside the tables",
+			lines: []string{"Exception has occurred: KeyError", "'lr'", "  File \"/home/u/train.py\", line 40, in main", "    lr = cfg['lr']"},
+			want:  Unknown, evidence: "KeyError",
+		},
+		{
+			name:  "omegaconf's interpolation to a missing key",
+			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "omegaconf.errors.InterpolationKeyError: Interpolation key 'data.root' not found"},
+			want:  ConfigError, evidence: "InterpolationKeyError",
+		},
+		{
 			name:  "torchrun's summary does not hide the child's exception",
 			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "ZeroDivisionError: division by zero", "Traceback (most recent call last):", "  File \"/usr/bin/torchrun\", line 8, in <module>", "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: "},
 			want:  Unknown, evidence: "ZeroDivisionError",
