@@ -92,6 +92,16 @@ type Classifier struct {
 	// ncclSetup: the log shows NCCL setting up a communicator through the store, so a
 	// store timeout is NCCL's.
 	ncclSetup bool
+	// precursor is the last line printed before a throw that may be caught
+	// (markPrecursor); it decides only a failed attempt whose log names nothing else.
+	precursor *hit
+	// waitAt is the line of the last "still waiting for peers" message
+	// (markBarrierWait), waitHit its evidence.
+	waitAt  int64
+	waitHit *hit
+	// tbIndent is the indentation of the current traceback's header: a traceback
+	// quoted with a uniform indent keeps its frames deeper and its exception level.
+	tbIndent int
 }
 
 // New returns a classifier. The rules are compiled once per process.
@@ -141,6 +151,11 @@ func (c *Classifier) ObserveLine(line []byte) {
 		c.slowPath(exc, true)
 	}
 }
+
+// vscodeException heads the exception widget VS Code shows when the debugger stops
+// on an exception (src/vs/workbench/contrib/debug/browser/exceptionWidget.ts,
+// "exceptionThrownWithId": "Exception has occurred: {0}", the exception's type).
+var vscodeException = []byte("Exception has occurred: ")
 
 // pyCallstackException returns the exception line that ends the traceback torchelastic
 // writes, escaped, into its error file ("py_callstack": "Traceback (most recent call
@@ -212,7 +227,7 @@ func (c *Classifier) tracebackLine(line []byte) bool {
 		// Another rank's line, interleaved.
 		return false
 	}
-	if len(text) == 0 || indent >= 2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
+	if len(text) == 0 || indent >= c.tbIndent+2 || bytes.HasPrefix(text, []byte(`File "`)) || caretLine(text) || richFrame(text) {
 		return true
 	}
 	c.inTB = false
@@ -243,7 +258,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		clear(c.unless)
 	}()
 	text, rank := normalize(line)
-	if isWarning(text) {
+	if isWarning(text) || gdbSourceLine(text) {
 		return
 	}
 	var marks [markNCCLSetup + 1]bool
@@ -255,6 +270,11 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 	etext := text
 	if c.ringN >= 2 && bytes.HasSuffix(bytes.TrimRight(c.ring[(c.ringN-2)%ringLines], " \t\r"), []byte(`"message": {`)) {
 		etext = elasticMessage(text)
+	}
+	if rest, ok := bytes.CutPrefix(text, vscodeException); ok && excTypeName(rest, false) != nil {
+		// VS Code's exception widget, pasted: the type of the exception the debugger
+		// stopped on, its message on the next line, then the frames.
+		etext, exc = rest, true
 	}
 	name := excTypeName(etext, !exc && !c.whatNext)
 	if h := headerExcType(text); h != nil {
@@ -279,6 +299,15 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		if !shapeOK(r, text) {
 			continue
 		}
+		if r.mark == markPrecursor || r.mark == markBarrierWait {
+			h := &hit{ev: Evidence{Line: c.lines, Text: clip(text), Rule: r.name}, class: r.class, rank: rank, tier: r.tier}
+			if r.mark == markPrecursor {
+				c.precursor = h
+			} else {
+				c.waitAt, c.waitHit = c.lines, h
+			}
+			continue
+		}
 		marks[r.mark] = true
 		if r.class == "" {
 			continue
@@ -295,6 +324,7 @@ func (c *Classifier) slowPath(line []byte, exc bool) {
 		return
 	case marks[markTraceback]:
 		c.inTB, c.tbRank = true, rank
+		_, _, c.tbIndent = normalizeIndent(line)
 		c.tbIgnored = c.ignoredAt > 0 && c.lines-c.ignoredAt <= 2
 		if c.tbIgnored {
 			return
@@ -432,6 +462,21 @@ func (c *Classifier) silenceBefore(line []byte) (time.Duration, bool) {
 	return 0, false
 }
 
+// gdbSourceLine reports the line GDB prints in place of a source line it cannot read
+// (source.c print_source_lines_base: "%d\t%s" of the line number and file name, then
+// print_sys_errmsg's ": <strerror>."), as in "780\t/usr/include/c++/4.9.2/bits/
+// stl_vector.h: No such file or directory.": the debugger's trouble, not the job's.
+func gdbSourceLine(text []byte) bool {
+	k := 0
+	for k < len(text) && text[k] >= '0' && text[k] <= '9' {
+		k++
+	}
+	if k == 0 || k == len(text) || text[k] != '\t' || text[len(text)-1] != '.' {
+		return false
+	}
+	return bytes.Contains(text[k+1:], []byte(": "))
+}
+
 // isWarning reports lines that are warnings, not crashes.
 func isWarning(text []byte) bool {
 	return bytes.Contains(text, []byte("Warning:")) || bytes.Contains(text, []byte("warnings.warn")) || bytes.HasPrefix(text, []byte("[W ")) || bytes.HasPrefix(text, []byte("WARNING")) ||
@@ -496,6 +541,15 @@ func (c *Classifier) Verdict(e Exit) Verdict {
 		return c.verdict(Hang, nil, "")
 	}
 	cl, h := c.strongest()
+	if h == nil && c.waitHit != nil && c.waitAt == c.lines && !e.KilledBySupervisor {
+		// The log stops at a rank waiting for its peers (torch's store-based barrier
+		// logs that every few seconds until all join or it times out, and says so
+		// either way): the attempt failed while stuck there.
+		cl, h = Hang, c.waitHit
+	}
+	if h == nil && c.precursor != nil {
+		cl, h = c.precursor.class, c.precursor
+	}
 	tierOf := tier(0)
 	if h != nil {
 		tierOf = h.tier

@@ -62,6 +62,13 @@ const (
 	markKill
 	// markNCCLSetup: NCCL is setting up a communicator through the store.
 	markNCCLSetup
+	// markPrecursor: a line printed just before a throw that the program may catch
+	// (THCudaCheck's "FAIL" line before its THError); it names a class only for an
+	// attempt that then failed with nothing stronger in its log.
+	markPrecursor
+	// markBarrierWait: a rank still waiting for its peers to join; a hang's end when
+	// the log stops there and the attempt failed.
+	markBarrierWait
 )
 
 // rule is one kind of message. A line matches when it contains one of the literals
@@ -84,6 +91,7 @@ type rule struct {
 const (
 	srcBash      = "GNU bash 5.2 jobs.c (\"(core dumped)\" after the signal's text)"
 	srcHeuristic = "classify: wordings of training loops that stop on NaN (no single emitter)"
+	srcVSCode    = "VS Code 1.x src/vs/workbench/contrib/debug/browser/exceptionWidget.ts (\"Exception has occurred: {0}\", the exception's type; debugpy's exceptionInfo)"
 	srcStructure = "CPython 3.12 traceback.c/traceback.py and exceptions.rst; py-spy 0.3 dump format"
 )
 
@@ -94,6 +102,7 @@ var handRules = []rule{
 	{name: "traceback-chain", origin: srcStructure, mark: markChain, literals: []string{"The above exception was the direct cause of the following exception", "During handling of the above exception, another exception occurred"}},
 	{name: "traceback-ignored", origin: srcStructure, mark: markIgnored, literals: []string{"Exception ignored in", "--- Logging error ---"}},
 	{name: "exception-line", origin: srcStructure, mark: markException, literals: []string{"Error:", "Exception:", "Interrupt"}},
+	{name: "vscode-exception", origin: srcVSCode, mark: markException, literals: []string{"Exception has occurred: "}},
 	{name: "cpp-what", origin: srcLibstdcxx, mark: markWhat, literals: []string{"what():"}},
 	{name: "py-spy-thread", class: Hang, tier: consequence, origin: srcStructure, mark: markPySpy, literals: []string{"(idle): \"", "(active): \"", "(active+gil): \"", "(idle+gil): \""}},
 
@@ -122,8 +131,8 @@ func tableRules() []rule {
 			// "unspecified launch failure" returned from 'cudaMemcpy(...)'.
 			lits = append(lits, fmt.Sprintf("\"%s\" returned from", e.text))
 			if e.legacy > 0 {
-				// THCudaCheck's "error=N : text", and THError's "cuda runtime error (N) : text at file:line".
-				lits = append(lits, fmt.Sprintf("error=%d : %s", e.legacy, e.text), fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
+				// THError's "cuda runtime error (N) : text at file:line".
+				lits = append(lits, fmt.Sprintf("cuda runtime error (%d) : %s", e.legacy, e.text))
 			}
 		}
 		lits = append(lits, e.name)
@@ -136,6 +145,13 @@ func tableRules() []rule {
 			unless = []string{"previous error"}
 		}
 		rs = append(rs, rule{name: "cuda:" + e.name, class: e.class, tier: root, literals: lits, unless: unless, origin: srcCUDA})
+		if e.legacy > 0 && e.text != "" {
+			// __THCudaCheck prints "THCudaCheck FAIL file=F line=L error=N : text" and
+			// then throws THError's "cuda runtime error (N) : text", which the caller
+			// may catch and go on (PyTorch 0.4's THCGeneral.cpp probes); the throw,
+			// when it kills the job, is the evidence.
+			rs = append(rs, rule{name: "thcudacheck:" + e.name, class: e.class, tier: consequence, mark: markPrecursor, literals: []string{fmt.Sprintf("error=%d : %s", e.legacy, e.text)}, needs: "THCudaCheck FAIL", unless: unless, origin: srcTHCudaCheck})
+		}
 		if e.text != "" && len(e.text) >= 2 {
 			// NCCL's CUDACHECK: "NCCL WARN Cuda failure 'out of memory'" (2.19+: "Cuda
 			// failure 2 'out of memory'").

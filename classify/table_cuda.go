@@ -14,6 +14,12 @@ package classify
 // Legacy 0 means the error came after CUDA 9.2.
 const srcCUDA = "CUDA runtime cudaGetErrorString texts (legacy numbering to CUDA 9.2, names and texts to CUDA 12.4) and cuda.h CUresult names; the formats that print them: PyTorch, THC, NCCL CUDACHECK, Kaldi cu-common.h CU_SAFE_CALL"
 
+// srcTHCudaCheck is the check that printed the CUDA runtime's errors in PyTorch up to
+// 1.x: __THCudaCheck prints its FAIL line once (a static alreadyFailed) and then calls
+// _THError, a C++ throw that Python sees as RuntimeError; __THCudaCheckWarn prints
+// "THCudaCheckWarn FAIL" and returns.
+const srcTHCudaCheck = "PyTorch 0.4-1.x aten/src/THC/THCGeneral.cpp __THCudaCheck (\"THCudaCheck FAIL file=%s line=%i error=%i : %s\", then _THError \"cuda runtime error (%d) : %s\"); cutorch lib/THC/THCGeneral.c"
+
 type cudaErr struct {
 	name   string // cudaError_t
 	legacy int    // enum value up to CUDA 9.2; 0 if none

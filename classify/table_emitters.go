@@ -40,6 +40,9 @@ const (
 	srcNumpy      = "numpy 1.9-2.1 multiarray/convert.c npy_fallocate (ndarray.tofile, np.save: \"Not enough free space to write %d bytes\", raised only on ENOSPC)"
 	srcTempfile   = "CPython 3.x Lib/tempfile.py _get_default_tempdir (\"No usable temporary directory found in [...]\")"
 	srcDSConfig   = "DeepSpeed 0.3-0.14 deepspeed/runtime/config.py DeepSpeedConfig._batch_assertion"
+	srcBarrier    = "PyTorch 1.8-2.4 torch/distributed/distributed_c10d.py _store_based_barrier (logs \"Waiting in store based barrier to initialize process group for rank: ...\" every 10 s while fewer than world_size ranks joined; then \"Completed store-based barrier\" or a \"Timed out initializing process group\" raise)"
+	srcGdb        = "GDB 8-14 gdb/infrun.c print_signal_received_reason (\"Program received signal %s, %s.\", \"Thread N \\\"name\\\" received signal ...\"; descriptions from include/gdb/signals.def), gdb/source.c print_source_lines_base (\"%d\\t%s\" then print_sys_errmsg: \"<line>\\t<file>: No such file or directory.\")"
+	srcGlog       = "glog 0.3-0.7 logging.h CHECK_EQ/CHECK_OP (\"Check failed: a == b (x vs. y) \"), logging.cc (\"*** Check failure stack trace: ***\"); Caffe include/caffe/util/device_alternate.hpp CUDA_CHECK, CUBLAS_CHECK, CURAND_CHECK and cudnn.hpp CUDNN_CHECK (CHECK_EQ against cudaSuccess, CUBLAS_STATUS_SUCCESS, CURAND_STATUS_SUCCESS, CUDNN_STATUS_SUCCESS)"
 	srcMetrics    = "loss metric formats: Keras Progbar, HF Trainer log dicts, Lightning/tqdm postfix, mmengine logger"
 )
 
@@ -105,6 +108,27 @@ var emitterRules = []rule{
 	// the ncclUniqueId through it): such a line names NCCL and is c10d-store's, and one
 	// seen elsewhere in the log turns this rule's hits to NCCL (Classifier.strongest).
 	{name: "c10d-store-timeout", class: Timeout, tier: root, origin: srcStore, literals: []string{"Socket Timeout", "seconds waiting for clients", "seconds waiting for workers", "wait timeout after ", "timed out waiting for clients", "Timed out initializing process group"}, unless: []string{"NCCL", "nccl"}},
+	// glog's CHECK_EQ under Caffe's CUDA_CHECK, CUBLAS_CHECK, CURAND_CHECK and
+	// CUDNN_CHECK: "Check failed: status == CUBLAS_STATUS_SUCCESS (14 vs. 0) " and,
+	// in later Caffe, the status's name or cudaGetErrorString's text after it (which
+	// the status tables then also read). A check against a library's success value
+	// failed in that library; its allocation-failure value (cudaErrorMemoryAllocation
+	// 2, CUBLAS_STATUS_ALLOC_FAILED 3, CUDNN_STATUS_ALLOC_FAILED 2,
+	// CURAND_STATUS_ALLOCATION_FAILED 102) is memory.
+	{name: "glog-check-cuda", class: CUDAError, tier: root, origin: srcGlog, needs: "Check failed", literals: []string{"== cudaSuccess (", "== CUBLAS_STATUS_SUCCESS (", "== CUDNN_STATUS_SUCCESS (", "== CURAND_STATUS_SUCCESS ("}, unless: []string{"== cudaSuccess (2 vs. 0)", "== CUBLAS_STATUS_SUCCESS (3 vs. 0)", "== CUDNN_STATUS_SUCCESS (2 vs. 0)", "== CURAND_STATUS_SUCCESS (102 vs. 0)"}},
+	{name: "glog-check-cuda-alloc", class: CudaOOM, tier: root, origin: srcGlog, needs: "Check failed", literals: []string{"== cudaSuccess (2 vs. 0)", "== CUBLAS_STATUS_SUCCESS (3 vs. 0)", "== CUDNN_STATUS_SUCCESS (2 vs. 0)", "== CURAND_STATUS_SUCCESS (102 vs. 0)"}},
+	// Any other failed CHECK is a crash (glog aborts after printing it) that names
+	// no class by itself.
+	{name: "glog-check", class: Unknown, tier: hint, origin: srcGlog, literals: []string{"Check failed: ", "*** Check failure stack trace: ***"}},
+	// GDB stopping the job on a fatal signal: the signal is the cause, whatever gdb
+	// prints after it (its source listing of a file it cannot open reads as ENOENT;
+	// gdbSourceLine). "Program received signal" and, with threads, "Thread 2
+	// \"python\" received signal" share the tail. An abort follows a cause of its own.
+	{name: "gdb-signal", class: Segfault, tier: root, origin: srcGdb, literals: []string{"received signal SIGSEGV, Segmentation fault", "received signal SIGBUS, Bus error", "received signal SIGILL, Illegal instruction", "received signal SIGFPE, Arithmetic exception"}},
+	{name: "gdb-abort", class: Segfault, tier: consequence, origin: srcGdb, literals: []string{"received signal SIGABRT, Aborted"}},
+	// A rank still waiting at the barrier: a hang only where the log stops there
+	// (markBarrierWait; Verdict).
+	{name: "c10d-barrier-waiting", class: Hang, tier: consequence, origin: srcBarrier, mark: markBarrierWait, literals: []string{"Waiting in store based barrier to initialize process group"}},
 	{name: "c10d-nccl-setup", origin: srcStore, mark: markNCCLSetup, literals: []string{"ncclUniqueId", "broadcastUniqueNCCLID", "NCCL communicator and retrieving"}},
 	// A socket to the store that never connected: the job waited on a service (its
 	// master address, a firewall), not on a collective.

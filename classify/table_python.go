@@ -14,7 +14,7 @@ package classify
 // ChildFailedError (torch/distributed/elastic/multiprocessing/errors, also in Debian's
 // python3-torch 1.13.1); TensorFlow 2.15 tensorflow/python/framework/errors_impl.py;
 // JAX jaxlib XlaRuntimeError; omegaconf 2.3 errors.py; hydra 1.3 errors.py; pydantic 2
-// ValidationError; PyYAML scanner/parser; huggingface_hub 0.23 utils/_errors.py;
+// ValidationError; PyYAML 6 reader/scanner/parser/composer/constructor; huggingface_hub 0.23 utils/_errors.py;
 // Lightning 2.x MisconfigurationException.
 const (
 	srcCPython = "CPython 3.12 Doc/library/exceptions.rst"
@@ -113,7 +113,20 @@ var exceptionTypes = []excType{
 	{"MissingConfigException", ConfigError, root, srcPyLibs},
 	{"InstantiationException", ConfigError, root, srcPyLibs},
 	{"ValidationError", ConfigError, root, srcPyLibs},
+	{"KeyValidationError", ConfigError, root, srcPyLibs},
+	{"ReadonlyConfigError", ConfigError, root, srcPyLibs},
+	{"ConfigIndexError", ConfigError, root, srcPyLibs},
+	{"ConfigValueError", ConfigError, root, srcPyLibs},
+	{"InterpolationKeyError", ConfigError, root, srcPyLibs},
+	{"InterpolationToMissingValueError", ConfigError, root, srcPyLibs},
+	{"InterpolationValidationError", ConfigError, root, srcPyLibs},
+	{"GrammarParseError", ConfigError, root, srcPyLibs},
+	{"OverrideParseException", ConfigError, root, srcPyLibs},
+	// PyYAML's yaml.reader, scanner, parser, composer and constructor errors: the
+	// YAML text (a config file, as a rule) is malformed.
+	{"ReaderError", ConfigError, root, srcPyLibs},
 	{"ScannerError", ConfigError, root, srcPyLibs},
+	{"ComposerError", ConfigError, root, srcPyLibs},
 	{"ParserError", ConfigError, root, srcPyLibs},
 	{"ConstructorError", ConfigError, root, srcPyLibs},
 	{"HFValidationError", ConfigError, root, srcPyLibs},

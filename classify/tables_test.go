@@ -80,9 +80,9 @@ func TestEmitterFormats(t *testing.T) {
 		lines []string
 		want  Class
 	}{
-		{"THCudaCheck of the CUDA 9 era", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=383 error=11 : invalid argument"}, CUDAError},
+		{"THCudaCheck of the CUDA 9 era, then its throw", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=383 error=11 : invalid argument", "RuntimeError: cuda runtime error (11) : invalid argument at /pytorch/aten/src/THC/THCGeneral.cpp:383"}, CUDAError},
 		{"THError of the CUDA 9 era", []string{"RuntimeError: cuda runtime error (77) : an illegal memory access was encountered at /pytorch/aten/src/THC/generic/THCTensorCopy.c:20"}, CUDAError},
-		{"THCudaCheck out of memory", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/generic/THCStorage.cu line=58 error=2 : out of memory"}, CudaOOM},
+		{"THCudaCheck out of memory, then its throw", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/generic/THCStorage.cu line=58 error=2 : out of memory", "RuntimeError: cuda runtime error (2) : out of memory at /pytorch/aten/src/THC/generic/THCStorage.cu:58"}, CudaOOM},
 		{"driver API name", []string{"jaxlib.xla_extension.XlaRuntimeError: INTERNAL: Failed to launch CUDA kernel: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered"}, CUDAError},
 		{"cudaGetErrorString text", []string{"RuntimeError: CUDA error: uncorrectable NVLink error detected during the execution"}, CUDAError},
 		{"HIP text", []string{"RuntimeError: HIP error: the launch timed out and was terminated"}, CUDAError},
@@ -130,6 +130,12 @@ func TestEmitterFormats(t *testing.T) {
 		{"Kaldi's CU_SAFE_CALL", []string{"ERROR (nnet3-train[5.5]:CopyToVec():cu-vector.cc:899) cudaError_t 700 : \"an illegal memory access was encountered\" returned from 'cudaMemcpy(dst->Data(), this->data_, sizeof(Real) * dim_, cudaMemcpyDeviceToHost)'"}, CUDAError},
 		{"DataLoader's bus error, wrapped", []string{"RuntimeError: DataLoader worker (pid 4242) is killed by signal: ", "Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit."}, Dataloader},
 		{"zsh", []string{"zsh: segmentation fault  python train.py"}, Segfault},
+		{"glog CHECK on a cuBLAS status (old Caffe: no name after it)", []string{"F1128 23:57:10.123456  4242 math_functions.cu:28] Check failed: status == CUBLAS_STATUS_SUCCESS (13 vs. 0) ", "*** Check failure stack trace: ***", "    @     0x7f3a1b2c3daa  (unknown)"}, CUDAError},
+		{"glog CHECK on a CUDA error with its text", []string{"F1128 23:57:10.123456  4242 syncedmem.cpp:71] Check failed: error == cudaSuccess (2 vs. 0)  out of memory", "*** Check failure stack trace: ***"}, CudaOOM},
+		{"glog CHECK on cuDNN's allocation failure", []string{"F1128 23:57:10.123456  4242 cudnn_conv_layer.cpp:52] Check failed: status == CUDNN_STATUS_SUCCESS (2 vs. 0)  CUDNN_STATUS_ALLOC_FAILED"}, CudaOOM},
+		{"glog CHECK of the program's own", []string{"F1128 23:57:10.123456  4242 net.cpp:757] Check failed: target_blobs.size() == source_layer.blobs_size() (2 vs. 1) Incompatible number of blobs for layer conv1", "*** Check failure stack trace: ***"}, Unknown},
+		{"gdb stops on SIGSEGV, then cannot list the source", []string{"Program received signal SIGSEGV, Segmentation fault.", "[Switching to Thread 0x7ffec8ffc700 (LWP 10015)]", "0x00007fffda3a7492 in operator[] (this=0x7ffec8ffbc10, __n=0) at /usr/include/c++/9/bits/stl_vector.h:1043", "1043\t/usr/include/c++/9/bits/stl_vector.h: No such file or directory."}, Segfault},
+		{"gdb names the thread; an abort with its source listing", []string{"Thread 1 \"python\" received signal SIGABRT, Aborted.", "__GI_raise (sig=sig@entry=6) at ../sysdeps/unix/sysv/linux/raise.c:50", "50\t../sysdeps/unix/sysv/linux/raise.c: No such file or directory."}, Segfault},
 		{"loss scaler floor", []string{"Exception: Current loss scale already at minimum - cannot decrease scale anymore. Exiting run."}, NaNDivergence},
 		{"Megatron NaN", []string{"AssertionError: Rank 3: found NaN in local grad norm in backward pass before data-parallel communication collective. Device: 3, node: node12"}, NaNDivergence},
 		{"TF CheckNumerics", []string{"INFO:tensorflow:Error reported to Coordinator: <class 'tensorflow.python.framework.errors_impl.InvalidArgumentError'>, total_loss : Tensor had Inf values"}, NaNDivergence},
@@ -171,6 +177,65 @@ func TestEmitterFormats(t *testing.T) {
 			}
 			if v := c.Verdict(Exit{Code: 1, OOMKillDelta: -1}); v.Class != tt.want {
 				t.Errorf("exit 1: %s %+v, want %s", v.Class, v.Evidence, tt.want)
+			}
+		})
+	}
+}
+
+// TestTHCudaCheckCaught checks THCudaCheck's FAIL line on its own: __THCudaCheck prints
+// it before a throw the caller may catch (PyTorch 0.4's THCGeneral.cpp probes print it
+// and train on), so a log alone that shows no throw after it is no crash; an attempt
+// that failed with nothing else in its log is put down to it.
+func TestTHCudaCheckCaught(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  Class // for a failed attempt
+	}{
+		{"invalid argument, caught", []string{"THCudaCheck FAIL file=/pytorch/aten/src/THC/THCGeneral.cpp line=405 error=11 : invalid argument", "Epoch 1 [100/5000] loss 0.93"}, CUDAError},
+		{"out of memory, log cut before the throw", []string{"THCudaCheck FAIL file=/pytorch/torch/lib/THC/generic/THCStorage.cu line=58 error=2 : out of memory"}, CudaOOM},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := feed(tt.lines...)
+			if v := c.FromLog(); v.Class != None {
+				t.Errorf("from the log: %s %+v, want none", v.Class, v.Evidence)
+			}
+			if v := c.Verdict(Exit{Code: 0, OOMKillDelta: -1}); v.Class != None {
+				t.Errorf("exit 0: %s, want none", v.Class)
+			}
+			if v := c.Verdict(Exit{Code: 1, OOMKillDelta: -1}); v.Class != tt.want {
+				t.Errorf("exit 1: %s %+v, want %s", v.Class, v.Evidence, tt.want)
+			}
+		})
+	}
+}
+
+// TestBarrierWaiting checks torch's store-based barrier log: a failed attempt whose log
+// stops while a rank is still waiting for its peers ended stuck there (hang); once the
+// barrier completes, or anything else is printed after it, the wait says nothing.
+func TestBarrierWaiting(t *testing.T) {
+	wait := "I0510 07:28:04.417845 139863945226048 distributed_c10d.py:337] Waiting in store based barrier to initialize process group for rank: 2, key: store_based_barrier_key:2 (world_size=8, worker_count=7, timeout=0:30:00)"
+	tests := []struct {
+		name  string
+		lines []string
+		want  Class // for an attempt that exited 1
+	}{
+		{"the log stops while waiting", []string{wait, wait}, Hang},
+		{"torch 2.x wording, rank-prefixed", []string{"[rank3]:[I1128 23:57:10.1 distributed_c10d.py:445] Waiting in store based barrier to initialize process group for rank: 3, key: store_based_barrier_key:1 (world_size=4, num_workers_joined=3, timeout=0:30:00 error=None)"}, Hang},
+		{"the barrier completed, then the job failed silently", []string{wait, "INFO:torch.distributed.distributed_c10d:Rank 2: Completed store-based barrier for key:store_based_barrier_key:2 with 8 nodes."}, Unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := feed(tt.lines...)
+			if v := c.Verdict(Exit{Code: 1, OOMKillDelta: -1}); v.Class != tt.want {
+				t.Errorf("exit 1: %s %+v, want %s", v.Class, v.Evidence, tt.want)
+			}
+			if v := c.Verdict(Exit{Code: 0, OOMKillDelta: -1}); v.Class != None {
+				t.Errorf("exit 0: %s, want none", v.Class)
+			}
+			if v := c.FromLog(); v.Class != None {
+				t.Errorf("from the log alone: %s %+v, want none (a log cannot say the job failed)", v.Class, v.Evidence)
 			}
 		})
 	}
@@ -258,6 +323,28 @@ func TestTracebackStructure(t *testing.T) {
 			name:  "torchelastic's py_callstack naming only the type",
 			lines: []string{`      "py_callstack": "Traceback (most recent call last):\n  File \"/opt/run.py\", line 719, in main\n    run(args)\ntorch.distributed.elastic.rendezvous.api.RendezvousTimeoutError: \n",`},
 			want:  Timeout, evidence: "RendezvousTimeoutError",
+		},
+		{
+			// CPython prints a traceback flush left; pasted into a code block or a
+			// docstring it keeps one indent throughout, frames two deeper.
+			name:  "indented as a whole: the exception is level with the header",
+			lines: []string{"    Traceback (most recent call last):", "      File \"<stdin>\", line 1, in <module>", "    ModuleNotFoundError: No module named 'torch'"},
+			want:  ImportError, evidence: "No module named",
+		},
+		{
+			name:  "VS Code's exception widget: the type it names decides",
+			lines: []string{"Exception has occurred: ParserError", "while parsing a block mapping", "  in \"configs/base.yaml\", line 1, column 1", "  File \"/home/u/train.py\", line 12, in load_cfg", "    cfg = yaml.safe_load(f)"},
+			want:  ConfigError, evidence: "ParserError",
+		},
+		{
+			name:  "VS Code's exception widget on a type outside the tables",
+			lines: []string{"Exception has occurred: KeyError", "'lr'", "  File \"/home/u/train.py\", line 40, in main", "    lr = cfg['lr']"},
+			want:  Unknown, evidence: "KeyError",
+		},
+		{
+			name:  "omegaconf's interpolation to a missing key",
+			lines: []string{"Traceback (most recent call last):", "  File \"train.py\", line 9, in <module>", "omegaconf.errors.InterpolationKeyError: Interpolation key 'data.root' not found"},
+			want:  ConfigError, evidence: "InterpolationKeyError",
 		},
 		{
 			name:  "torchrun's summary does not hide the child's exception",
