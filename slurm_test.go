@@ -55,6 +55,10 @@ func TestSLURM(t *testing.T) {
 		t.Parallel()
 		testSLURMNonRetryable(t, c, recipes)
 	})
+	t.Run("time-limit-stops-cleanly", func(t *testing.T) {
+		t.Parallel()
+		testSLURMTimeLimit(t, c, recipes)
+	})
 	t.Run("multinode-requeues-on-root-cause", func(t *testing.T) {
 		t.Parallel()
 		testSLURMMultinode(t, c, recipes)
@@ -149,7 +153,24 @@ func (c *slurmCluster) sbatch(t *testing.T, dir string, extra []string, args ...
 	}
 	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
 	j := &slurmJob{c: c, id: id, dir: dir}
-	t.Cleanup(func() { _ = c.cmd("scancel", id).Run() })
+	// Registered after the caller's TempDir, so this runs first: the job must be gone
+	// before its directory is removed.
+	t.Cleanup(func() {
+		_ = c.cmd("scancel", id).Run()
+		deadline := time.Now().Add(slurmWait)
+		for {
+			out, _ := c.cmd("scontrol", "show", "job", "-o", id).Output()
+			m := regexp.MustCompile(`JobState=(\S+)`).FindSubmatch(out)
+			if m == nil || slurmFinal[string(m[1])] {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("job %s still %s %s after scancel", id, m[1], slurmWait)
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
 	j.name = j.show(t)["JobName"]
 	return j
 }
@@ -293,6 +314,39 @@ func testSLURMUsr1(t *testing.T, c *slurmCluster, recipes string) {
 	recs := runRecords(t, filepath.Join(run, ".trainwrap"))
 	if d := recs[0]["decision"]; d != "stop" {
 		t.Errorf("first allocation's attempt: decision %v, want stop; records %v", d, recs)
+	}
+}
+
+// At the time limit SLURM sends SIGTERM to every process of the job (here the requeue
+// is SAVE_GRACE=600 s away, so the limit comes first): trainwrap records a stop and
+// restarts nothing, and the checkpoint that USR1 made verifies complete, with nothing
+// half-written beside it.
+func testSLURMTimeLimit(t *testing.T, c *slurmCluster, recipes string) {
+	run := t.TempDir()
+	j := c.sbatch(t, run, []string{"RUN=" + run, "SAVE_GRACE=600"}, sbatchArgs(filepath.Join(recipes, "train.sbatch"),
+		[]string{"--time=1", "--signal=B:USR1@50"},
+		"trainwrap", "chaos", "train", "--output_dir", "out", "--max-steps", "100000", "--save-steps", "0", "--step-time", "100ms")...)
+	f := j.ended(t)
+	out := j.output()
+	if f["JobState"] != "TIMEOUT" || f["Restarts"] != "0" {
+		t.Errorf("JobState=%s Reason=%s Restarts=%s, want TIMEOUT 0", f["JobState"], f["Reason"], f["Restarts"])
+	}
+	if !strings.Contains(out, "DUE TO TIME LIMIT") || !strings.Contains(out, "trainwrap: stopped by SIGTERM") {
+		t.Errorf("no time-limit SIGTERM stop in the output:\n%s", out)
+	}
+	saved := regexp.MustCompile(`\[chaos\] got SIGUSR1: saving a checkpoint at step (\d+)`).FindStringSubmatch(out)
+	if saved == nil {
+		t.Fatalf("the trainer never saved on USR1:\n%s", out)
+	}
+	recs := runRecords(t, filepath.Join(run, ".trainwrap"))
+	if len(recs) != 1 || recs[0]["decision"] != "stop" {
+		t.Errorf("want one attempt, decision stop; got %v", recs)
+	}
+	cmd := exec.Command("trainwrap", "checkpoints", "verify", "out")
+	cmd.Dir = run
+	v, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(v), "checkpoint-"+saved[1]) || strings.Contains(string(v), "incomplete") {
+		t.Errorf("trainwrap checkpoints verify out: %v, want checkpoint-%s complete and nothing incomplete:\n%s", err, saved[1], v)
 	}
 }
 
