@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +60,10 @@ func TestSLURM(t *testing.T) {
 	t.Run("time-limit-stops-cleanly", func(t *testing.T) {
 		t.Parallel()
 		testSLURMTimeLimit(t, c, recipes)
+	})
+	t.Run("multinode-torchrun-rank-killed", func(t *testing.T) {
+		t.Parallel()
+		testSLURMTorchrun(t, c, recipes)
 	})
 	t.Run("multinode-requeues-on-root-cause", func(t *testing.T) {
 		t.Parallel()
@@ -472,6 +478,62 @@ exec trainwrap chaos train $a "$@"`
 		recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
 		if d := recs[len(recs)-1]["decision"]; d != "done" {
 			t.Errorf("node %s's last attempt: decision %v, want done", n, d)
+		}
+	}
+}
+
+// Two nodes, one trainwrap each around torchrun (testdata/torchrun: Debian's torch with
+// gloo), meeting at a c10d rendezvous: node 1's rank SIGKILLs itself at step 7, node
+// 0's rank loses its peer; both trainwraps restart their torchrun inside the
+// allocation, the nodes meet again, resume from the shared checkpoint and finish: no
+// requeue.
+func testSLURMTorchrun(t *testing.T, c *slurmCluster, recipes string) {
+	py := torchPython()
+	if py == "" {
+		t.Skip("SKIP SLURM torchrun: python3-torch not installed")
+	}
+	run := t.TempDir()
+	bin := filepath.Join(run, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(py, filepath.Join(bin, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if err := os.WriteFile(filepath.Join(run, "port"), []byte(strconv.Itoa(port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(mustAbs(t, "testdata"), "torchrun", "node.sh")
+	trainer := `k=; [ "$SLURM_NODEID" = 1 ] && k="--kill_any --kill_step 7"
+exec sh "$NODE_SH" "$SLURM_NODEID" "$RUN/port" --steps 10 --save_every 4 $k "$@"`
+	j := c.sbatch(t, run, []string{"RUN=" + run, "NODE_SH=" + node, "STOP_TIMEOUT=2s", "GLOO_SOCKET_IFNAME=lo",
+		"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"),
+		"TRAINWRAP_BACKOFF_INITIAL=200ms", "TRAINWRAP_BACKOFF_MAX=2s", "TRAINWRAP_MAX_RESTARTS_IN_WINDOW=6",
+		"TRAINWRAP_MAX_FAILURES_WITHOUT_PROGRESS=6", "TRAINWRAP_STALL_TIMEOUT=60s", "TRAINWRAP_PROGRESS_REGEX=^rank \\d+ step (\\d+) "},
+		sbatchArgs(filepath.Join(recipes, "multinode.sbatch"), nil, "sh", "-c", trainer, "trainer", "--output_dir", filepath.Join(run, "out"))...)
+	f := j.ended(t)
+	out := j.output()
+	if f["JobState"] != "COMPLETED" || f["Restarts"] != "0" {
+		t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED without a requeue\n%s", f["JobState"], f["Restarts"], f["ExitCode"], out)
+	}
+	for _, re := range []string{`rank \d killing itself with SIGKILL at step 7\n`, `multinode: node0 exited 0\n`, `multinode: node1 exited 0\n`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", re, out)
+		}
+	}
+	if n := len(regexp.MustCompile(`rank \d pid \d+ attempt [2-9] world 2 start_step 4 `).FindAllString(out, -1)); n != 2 {
+		t.Errorf("%d ranks resumed at step 4 in a later attempt, want 2:\n%s", n, out)
+	}
+	for _, n := range []string{"0", "1"} {
+		recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
+		if len(recs) < 2 || recs[0]["decision"] != "restart" || recs[len(recs)-1]["decision"] != "done" {
+			t.Errorf("node %s: records %v, want a restart, then done", n, recs)
 		}
 	}
 }
