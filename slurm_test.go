@@ -33,42 +33,32 @@ type slurmCluster struct {
 	env []string // the environment of every SLURM client, and so of every job
 }
 
-// TestSLURM starts one cluster and runs every recipe against it, in parallel: jobs
-// queue for the four CPUs of the two nodes as they would on a real cluster.
+// TestSLURM starts one cluster and runs every recipe against it: all jobs at once, on
+// two nodes of 8 CPUs each (their trainers mostly sleep).
 func TestSLURM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SLURM: -short")
 	}
 	c := startSLURM(t)
 	recipes := filepath.Join(mustAbs(t, "docs"), "slurm")
-	t.Run("usr1-saves-then-requeue-resumes", func(t *testing.T) {
-		t.Parallel()
-		testSLURMUsr1(t, c, recipes)
-	})
-	t.Run("scancel-stops-within-killwait", func(t *testing.T) {
-		t.Parallel()
-		testSLURMScancel(t, c, recipes)
-	})
-	t.Run("retryable-give-up-requeues", func(t *testing.T) {
-		t.Parallel()
-		testSLURMRetryable(t, c, recipes)
-	})
-	t.Run("non-retryable-no-requeue", func(t *testing.T) {
-		t.Parallel()
-		testSLURMNonRetryable(t, c, recipes)
-	})
-	t.Run("time-limit-stops-cleanly", func(t *testing.T) {
-		t.Parallel()
-		testSLURMTimeLimit(t, c, recipes)
-	})
-	t.Run("multinode-torchrun-rank-killed", func(t *testing.T) {
-		t.Parallel()
-		testSLURMTorchrun(t, c, recipes)
-	})
-	t.Run("multinode-requeues-on-root-cause", func(t *testing.T) {
-		t.Parallel()
-		testSLURMMultinode(t, c, recipes)
-	})
+	// Submit every job first and check them after, in the order they end: the jobs run
+	// at once on the cluster (a test spends its time waiting on SLURM, not on a CPU),
+	// whatever go test's -parallel.
+	checks := []struct {
+		name  string
+		check func(*testing.T)
+	}{
+		{"non-retryable-no-requeue", slurmNonRetryable(t, c, recipes)},
+		{"scancel-stops-within-killwait", slurmScancel(t, c, recipes)},
+		{"multinode-torchrun-rank-killed", slurmTorchrun(t, c, recipes)},
+		{"retryable-give-up-requeues", slurmRetryable(t, c, recipes)},
+		{"multinode-requeues-on-root-cause", slurmMultinode(t, c, recipes)},
+		{"usr1-saves-then-requeue-resumes", slurmUsr1(t, c, recipes)},
+		{"time-limit-stops-cleanly", slurmTimeLimit(t, c, recipes)},
+	}
+	for _, ck := range checks {
+		t.Run(ck.name, ck.check)
+	}
 }
 
 // startSLURM starts the cluster and stops it when the test ends. It skips, saying why,
@@ -104,7 +94,7 @@ func startSLURM(t *testing.T) *slurmCluster {
 	// (another checkout's tests) does not collide with it.
 	port := 20000 + (os.Getpid()%4000)*3
 	c := &slurmCluster{dir: dir, env: append(os.Environ(),
-		"SLURM_CI_DIR="+dir, fmt.Sprintf("SLURM_CI_PORT=%d", port), "SLURM_CI_KILLWAIT=10",
+		"SLURM_CI_DIR="+dir, fmt.Sprintf("SLURM_CI_PORT=%d", port), "SLURM_CI_KILLWAIT=10", "SLURM_CI_CPUS=8",
 		"SLURM_CONF="+filepath.Join(dir, "etc", "slurm.conf"))}
 	script := filepath.Join(mustAbs(t, "scripts"), "slurm-ci.sh")
 	t.Cleanup(func() {
@@ -292,34 +282,36 @@ func sbatchArgs(recipe string, opts []string, command ...string) []string {
 // USR1 from --signal=B:USR1@N goes only to the batch shell; train.sbatch passes it to
 // trainwrap, which forwards it to the job, which saves; then the script requeues, and
 // the rerun resumes from the checkpoint that USR1 made (the only one: --save-steps 0).
-func testSLURMUsr1(t *testing.T, c *slurmCluster, recipes string) {
+func slurmUsr1(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	j := c.sbatch(t, run, []string{"RUN=" + run, "SAVE_GRACE=2"}, sbatchArgs(filepath.Join(recipes, "train.sbatch"),
 		[]string{"--time=1", "--signal=B:USR1@50"},
 		"trainwrap", "chaos", "train", "--output_dir", "out", "--max-steps", "100000", "--save-steps", "0", "--step-time", "100ms")...)
-	saved := regexp.MustCompile(`\[chaos\] got SIGUSR1: saving a checkpoint at step (\d+)`)
-	f := j.wait(t, "a rerun that resumes", func(f map[string]string, out string) bool {
-		return strings.Contains(out, "[chaos] resuming from")
-	})
-	out := j.output()
-	m := saved.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("the trainer never saved on USR1:\n%s", out)
-	}
-	if f["Restarts"] == "0" {
-		t.Errorf("Restarts=%s after a rerun, want at least 1", f["Restarts"])
-	}
-	resumed := regexp.MustCompile(`\[chaos\] resuming from \S*/checkpoint-` + m[1] + ` at step ` + m[1] + `\n`)
-	if !resumed.MatchString(out) {
-		t.Errorf("the rerun did not resume from the USR1 checkpoint at step %s:\n%s", m[1], out)
-	}
-	if strings.Contains(out, "restarting") {
-		t.Errorf("USR1 or the requeue's SIGTERM made trainwrap restart the job in place:\n%s", out)
-	}
-	// The first allocation's trainwrap ended on SLURM's SIGTERM: recorded as a stop.
-	recs := runRecords(t, filepath.Join(run, ".trainwrap"))
-	if d := recs[0]["decision"]; d != "stop" {
-		t.Errorf("first allocation's attempt: decision %v, want stop; records %v", d, recs)
+	return func(t *testing.T) {
+		saved := regexp.MustCompile(`\[chaos\] got SIGUSR1: saving a checkpoint at step (\d+)`)
+		f := j.wait(t, "a rerun that resumes", func(f map[string]string, out string) bool {
+			return strings.Contains(out, "[chaos] resuming from")
+		})
+		out := j.output()
+		m := saved.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("the trainer never saved on USR1:\n%s", out)
+		}
+		if f["Restarts"] == "0" {
+			t.Errorf("Restarts=%s after a rerun, want at least 1", f["Restarts"])
+		}
+		resumed := regexp.MustCompile(`\[chaos\] resuming from \S*/checkpoint-` + m[1] + ` at step ` + m[1] + `\n`)
+		if !resumed.MatchString(out) {
+			t.Errorf("the rerun did not resume from the USR1 checkpoint at step %s:\n%s", m[1], out)
+		}
+		if strings.Contains(out, "restarting") {
+			t.Errorf("USR1 or the requeue's SIGTERM made trainwrap restart the job in place:\n%s", out)
+		}
+		// The first allocation's trainwrap ended on SLURM's SIGTERM: recorded as a stop.
+		recs := runRecords(t, filepath.Join(run, ".trainwrap"))
+		if d := recs[0]["decision"]; d != "stop" {
+			t.Errorf("first allocation's attempt: decision %v, want stop; records %v", d, recs)
+		}
 	}
 }
 
@@ -327,76 +319,80 @@ func testSLURMUsr1(t *testing.T, c *slurmCluster, recipes string) {
 // is SAVE_GRACE=600 s away, so the limit comes first): trainwrap records a stop and
 // restarts nothing, and the checkpoint that USR1 made verifies complete, with nothing
 // half-written beside it.
-func testSLURMTimeLimit(t *testing.T, c *slurmCluster, recipes string) {
+func slurmTimeLimit(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	j := c.sbatch(t, run, []string{"RUN=" + run, "SAVE_GRACE=600"}, sbatchArgs(filepath.Join(recipes, "train.sbatch"),
 		[]string{"--time=1", "--signal=B:USR1@50"},
 		"trainwrap", "chaos", "train", "--output_dir", "out", "--max-steps", "100000", "--save-steps", "0", "--step-time", "100ms")...)
-	f := j.ended(t)
-	out := j.output()
-	if f["JobState"] != "TIMEOUT" || f["Restarts"] != "0" {
-		t.Errorf("JobState=%s Reason=%s Restarts=%s, want TIMEOUT 0", f["JobState"], f["Reason"], f["Restarts"])
-	}
-	if !strings.Contains(out, "DUE TO TIME LIMIT") || !strings.Contains(out, "trainwrap: stopped by SIGTERM") {
-		t.Errorf("no time-limit SIGTERM stop in the output:\n%s", out)
-	}
-	saved := regexp.MustCompile(`\[chaos\] got SIGUSR1: saving a checkpoint at step (\d+)`).FindStringSubmatch(out)
-	if saved == nil {
-		t.Fatalf("the trainer never saved on USR1:\n%s", out)
-	}
-	recs := runRecords(t, filepath.Join(run, ".trainwrap"))
-	if len(recs) != 1 || recs[0]["decision"] != "stop" {
-		t.Errorf("want one attempt, decision stop; got %v", recs)
-	}
-	cmd := exec.Command("trainwrap", "checkpoints", "verify", "out")
-	cmd.Dir = run
-	v, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(v), "checkpoint-"+saved[1]) || strings.Contains(string(v), "incomplete") {
-		t.Errorf("trainwrap checkpoints verify out: %v, want checkpoint-%s complete and nothing incomplete:\n%s", err, saved[1], v)
+	return func(t *testing.T) {
+		f := j.ended(t)
+		out := j.output()
+		if f["JobState"] != "TIMEOUT" || f["Restarts"] != "0" {
+			t.Errorf("JobState=%s Reason=%s Restarts=%s, want TIMEOUT 0", f["JobState"], f["Reason"], f["Restarts"])
+		}
+		if !strings.Contains(out, "DUE TO TIME LIMIT") || !strings.Contains(out, "trainwrap: stopped by SIGTERM") {
+			t.Errorf("no time-limit SIGTERM stop in the output:\n%s", out)
+		}
+		saved := regexp.MustCompile(`\[chaos\] got SIGUSR1: saving a checkpoint at step (\d+)`).FindStringSubmatch(out)
+		if saved == nil {
+			t.Fatalf("the trainer never saved on USR1:\n%s", out)
+		}
+		recs := runRecords(t, filepath.Join(run, ".trainwrap"))
+		if len(recs) != 1 || recs[0]["decision"] != "stop" {
+			t.Errorf("want one attempt, decision stop; got %v", recs)
+		}
+		cmd := exec.Command("trainwrap", "checkpoints", "verify", "out")
+		cmd.Dir = run
+		v, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(v), "checkpoint-"+saved[1]) || strings.Contains(string(v), "incomplete") {
+			t.Errorf("trainwrap checkpoints verify out: %v, want checkpoint-%s complete and nothing incomplete:\n%s", err, saved[1], v)
+		}
 	}
 }
 
 // scancel sends SIGTERM to every process of the job; trainwrap stops the job (here one
 // that ignores SIGTERM) within --stop-timeout, before SLURM's KillWait (10 s) ends, and
 // records a stop: no restart, no requeue, no process of the run left.
-func testSLURMScancel(t *testing.T, c *slurmCluster, recipes string) {
+func slurmScancel(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	j := c.sbatch(t, run, []string{"RUN=" + run, "STOP_TIMEOUT=2s"}, sbatchArgs(filepath.Join(recipes, "train.sbatch"), nil,
 		"trainwrap", "chaos", "train", "--output_dir", "out", "--max-steps", "100000", "--fail", "sigterm-ignore", "--fail-at", "3", "--step-time", "100ms")...)
-	j.wait(t, "the trainer to ignore SIGTERM", func(_ map[string]string, out string) bool {
-		return strings.Contains(out, "SIGTERM, SIGINT and SIGABRT are ignored")
-	})
-	if out, err := c.cmd("scancel", j.id).CombinedOutput(); err != nil {
-		t.Fatalf("scancel: %v\n%s", err, out)
+	return func(t *testing.T) {
+		j.wait(t, "the trainer to ignore SIGTERM", func(_ map[string]string, out string) bool {
+			return strings.Contains(out, "SIGTERM, SIGINT and SIGABRT are ignored")
+		})
+		if out, err := c.cmd("scancel", j.id).CombinedOutput(); err != nil {
+			t.Fatalf("scancel: %v\n%s", err, out)
+		}
+		f := j.ended(t)
+		if f["JobState"] != "CANCELLED" || f["Restarts"] != "0" {
+			t.Errorf("JobState=%s Restarts=%s, want CANCELLED 0", f["JobState"], f["Restarts"])
+		}
+		sd := filepath.Join(run, ".trainwrap")
+		testkit.Eventually(t, slurmWait, "trainwrap's record of the stop", func() bool {
+			b, _ := os.ReadFile(filepath.Join(sd, "runs.jsonl"))
+			return len(b) > 0
+		})
+		recs := runRecords(t, sd)
+		if len(recs) != 1 || recs[0]["decision"] != "stop" {
+			t.Fatalf("want one attempt, decision stop; got %v\noutput:\n%s", recs, j.output())
+		}
+		// trainwrap killed the TERM-ignoring trainer itself, after --stop-timeout: SLURM's
+		// SIGKILL (KillWait later) would have left it no time to say so.
+		if out := j.output(); !regexp.MustCompile(`(?i)sigkill`).MatchString(out) {
+			t.Errorf("trainwrap did not say it escalated to SIGKILL:\n%s", out)
+		}
+		id := fmt.Sprint(recs[0]["run_id"])
+		testkit.Eventually(t, slurmWait, "no process of the run left", func() bool {
+			return len(processesWithEnv("TRAINWRAP_RUN_ID="+id)) == 0
+		})
 	}
-	f := j.ended(t)
-	if f["JobState"] != "CANCELLED" || f["Restarts"] != "0" {
-		t.Errorf("JobState=%s Restarts=%s, want CANCELLED 0", f["JobState"], f["Restarts"])
-	}
-	sd := filepath.Join(run, ".trainwrap")
-	testkit.Eventually(t, slurmWait, "trainwrap's record of the stop", func() bool {
-		b, _ := os.ReadFile(filepath.Join(sd, "runs.jsonl"))
-		return len(b) > 0
-	})
-	recs := runRecords(t, sd)
-	if len(recs) != 1 || recs[0]["decision"] != "stop" {
-		t.Fatalf("want one attempt, decision stop; got %v\noutput:\n%s", recs, j.output())
-	}
-	// trainwrap killed the TERM-ignoring trainer itself, after --stop-timeout: SLURM's
-	// SIGKILL (KillWait later) would have left it no time to say so.
-	if out := j.output(); !regexp.MustCompile(`(?i)sigkill`).MatchString(out) {
-		t.Errorf("trainwrap did not say it escalated to SIGKILL:\n%s", out)
-	}
-	id := fmt.Sprint(recs[0]["run_id"])
-	testkit.Eventually(t, slurmWait, "no process of the run left", func() bool {
-		return len(processesWithEnv("TRAINWRAP_RUN_ID="+id)) == 0
-	})
 }
 
 // A retryable crash (cuda_oom, 71) that trainwrap gives up on in this allocation makes
 // train.sbatch requeue; the rerun (SLURM_RESTART_COUNT=1, where the trainer no longer
 // fails) resumes from the newest verified checkpoint and completes.
-func testSLURMRetryable(t *testing.T, c *slurmCluster, recipes string) {
+func slurmRetryable(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	// Fails (at step 7, after checkpoint-5) only in the first allocation.
 	// --output_dir is an argument of the wrapper, where trainwrap finds the checkpoints.
@@ -404,36 +400,40 @@ func testSLURMRetryable(t *testing.T, c *slurmCluster, recipes string) {
 exec trainwrap chaos train --max-steps 12 --save-steps 5 --step-time 100ms $f "$@"`
 	j := c.sbatch(t, run, []string{"RUN=" + run, "MAX_REQUEUES=1", "TRAINWRAP_MAX_FAILURES_WITHOUT_PROGRESS=1"},
 		sbatchArgs(filepath.Join(recipes, "train.sbatch"), nil, "sh", "-c", trainer, "trainer", "--output_dir", "out")...)
-	f := j.ended(t)
-	out := j.output()
-	if f["JobState"] != "COMPLETED" || f["Restarts"] != "1" || f["ExitCode"] != "0:0" {
-		t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED 1 0:0", f["JobState"], f["Restarts"], f["ExitCode"])
-	}
-	if !strings.Contains(out, "trainwrap exited 71: requeueing (restart 0 of 1)") {
-		t.Errorf("no requeue on cuda_oom's 71:\n%s", out)
-	}
-	_, rerun, _ := strings.Cut(out, "requeueing")
-	if !regexp.MustCompile(`\[chaos\] resuming from \S*/checkpoint-5 at step 5\n`).MatchString(rerun) {
-		t.Errorf("the rerun did not resume from checkpoint-5:\n%s", rerun)
-	}
-	if !strings.Contains(rerun, "global_step=12 ") {
-		t.Errorf("the rerun did not reach step 12:\n%s", rerun)
+	return func(t *testing.T) {
+		f := j.ended(t)
+		out := j.output()
+		if f["JobState"] != "COMPLETED" || f["Restarts"] != "1" || f["ExitCode"] != "0:0" {
+			t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED 1 0:0", f["JobState"], f["Restarts"], f["ExitCode"])
+		}
+		if !strings.Contains(out, "trainwrap exited 71: requeueing (restart 0 of 1)") {
+			t.Errorf("no requeue on cuda_oom's 71:\n%s", out)
+		}
+		_, rerun, _ := strings.Cut(out, "requeueing")
+		if !regexp.MustCompile(`\[chaos\] resuming from \S*/checkpoint-5 at step 5\n`).MatchString(rerun) {
+			t.Errorf("the rerun did not resume from checkpoint-5:\n%s", rerun)
+		}
+		if !strings.Contains(rerun, "global_step=12 ") {
+			t.Errorf("the rerun did not reach step 12:\n%s", rerun)
+		}
 	}
 }
 
 // A non-retryable class (config_error, 84) is not requeued, and SLURM records 84 as the
 // job's exit code.
-func testSLURMNonRetryable(t *testing.T, c *slurmCluster, recipes string) {
+func slurmNonRetryable(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	j := c.sbatch(t, run, []string{"RUN=" + run},
 		sbatchArgs(filepath.Join(recipes, "train.sbatch"), nil, "trainwrap", "chaos", "train", "--output_dir", "out", "--fail", "config-error")...)
-	f := j.ended(t)
-	if f["JobState"] != "FAILED" || f["Restarts"] != "0" || f["ExitCode"] != "84:0" {
-		t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want FAILED 0 84:0\n%s", f["JobState"], f["Restarts"], f["ExitCode"], j.output())
-	}
-	comp, _ := os.ReadFile(filepath.Join(c.dir, "logs", "jobcomp.log"))
-	if !regexp.MustCompile(`JobId=` + j.id + ` .*JobState=FAILED .*ExitCode=84:0`).Match(comp) {
-		t.Errorf("the job-completion log has no FAILED 84:0 for job %s:\n%s", j.id, comp)
+	return func(t *testing.T) {
+		f := j.ended(t)
+		if f["JobState"] != "FAILED" || f["Restarts"] != "0" || f["ExitCode"] != "84:0" {
+			t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want FAILED 0 84:0\n%s", f["JobState"], f["Restarts"], f["ExitCode"], j.output())
+		}
+		comp, _ := os.ReadFile(filepath.Join(c.dir, "logs", "jobcomp.log"))
+		if !regexp.MustCompile(`JobId=` + j.id + ` .*JobState=FAILED .*ExitCode=84:0`).Match(comp) {
+			t.Errorf("the job-completion log has no FAILED 84:0 for job %s:\n%s", j.id, comp)
+		}
 	}
 }
 
@@ -442,7 +442,7 @@ func testSLURMNonRetryable(t *testing.T, c *slurmCluster, recipes string) {
 // (143) and srun returns 143. multinode.sbatch reads each node's code and requeues on
 // the root cause, 73; on the rerun both nodes resume from the same newest verified
 // checkpoint and complete.
-func testSLURMMultinode(t *testing.T, c *slurmCluster, recipes string) {
+func slurmMultinode(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	run := t.TempDir()
 	// First allocation: node 1 fails at start-up once node 0 has saved two checkpoints,
 	// so that there is one to resume from whatever the machine's speed.
@@ -459,25 +459,27 @@ fi
 exec trainwrap chaos train $a "$@"`
 	j := c.sbatch(t, run, []string{"RUN=" + run, "MAX_REQUEUES=1", "STOP_TIMEOUT=2s", "TRAINWRAP_MAX_RESTARTS=1"},
 		sbatchArgs(filepath.Join(recipes, "multinode.sbatch"), nil, "sh", "-c", trainer, "trainer", "--output_dir", filepath.Join(run, "out"))...)
-	f := j.ended(t)
-	out := j.output()
-	if f["JobState"] != "COMPLETED" || f["Restarts"] != "1" {
-		t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED after 1 requeue\n%s", f["JobState"], f["Restarts"], f["ExitCode"], out)
-	}
-	for _, want := range []string{"multinode: node0 exited 143", "multinode: node1 exited 73", "multinode: trainwrap exited 73: requeueing (restart 0 of 1)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
+	return func(t *testing.T) {
+		f := j.ended(t)
+		out := j.output()
+		if f["JobState"] != "COMPLETED" || f["Restarts"] != "1" {
+			t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED after 1 requeue\n%s", f["JobState"], f["Restarts"], f["ExitCode"], out)
 		}
-	}
-	_, rerun, _ := strings.Cut(out, "requeueing")
-	resumed := regexp.MustCompile(`\[chaos\] resuming from \S*/out/(checkpoint-\d+) at step`).FindAllStringSubmatch(rerun, -1)
-	if len(resumed) != 2 || resumed[0][1] != resumed[1][1] {
-		t.Errorf("want both nodes to resume from the same checkpoint on the rerun, got %v:\n%s", resumed, rerun)
-	}
-	for _, n := range []string{"0", "1"} {
-		recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
-		if d := recs[len(recs)-1]["decision"]; d != "done" {
-			t.Errorf("node %s's last attempt: decision %v, want done", n, d)
+		for _, want := range []string{"multinode: node0 exited 143", "multinode: node1 exited 73", "multinode: trainwrap exited 73: requeueing (restart 0 of 1)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		_, rerun, _ := strings.Cut(out, "requeueing")
+		resumed := regexp.MustCompile(`\[chaos\] resuming from \S*/out/(checkpoint-\d+) at step`).FindAllStringSubmatch(rerun, -1)
+		if len(resumed) != 2 || resumed[0][1] != resumed[1][1] {
+			t.Errorf("want both nodes to resume from the same checkpoint on the rerun, got %v:\n%s", resumed, rerun)
+		}
+		for _, n := range []string{"0", "1"} {
+			recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
+			if d := recs[len(recs)-1]["decision"]; d != "done" {
+				t.Errorf("node %s's last attempt: decision %v, want done", n, d)
+			}
 		}
 	}
 }
@@ -487,10 +489,10 @@ exec trainwrap chaos train $a "$@"`
 // 0's rank loses its peer; both trainwraps restart their torchrun inside the
 // allocation, the nodes meet again, resume from the shared checkpoint and finish: no
 // requeue.
-func testSLURMTorchrun(t *testing.T, c *slurmCluster, recipes string) {
+func slurmTorchrun(t *testing.T, c *slurmCluster, recipes string) func(*testing.T) {
 	py := torchPython()
 	if py == "" {
-		t.Skip("SKIP SLURM torchrun: python3-torch not installed")
+		return func(t *testing.T) { t.Skip("SKIP SLURM torchrun: python3-torch not installed") }
 	}
 	run := t.TempDir()
 	bin := filepath.Join(run, "bin")
@@ -517,23 +519,25 @@ exec sh "$NODE_SH" "$SLURM_NODEID" "$RUN/port" --steps 10 --save_every 4 $k "$@"
 		"TRAINWRAP_BACKOFF_INITIAL=200ms", "TRAINWRAP_BACKOFF_MAX=2s", "TRAINWRAP_MAX_RESTARTS_IN_WINDOW=6",
 		"TRAINWRAP_MAX_FAILURES_WITHOUT_PROGRESS=6", "TRAINWRAP_STALL_TIMEOUT=60s", "TRAINWRAP_PROGRESS_REGEX=^rank \\d+ step (\\d+) "},
 		sbatchArgs(filepath.Join(recipes, "multinode.sbatch"), nil, "sh", "-c", trainer, "trainer", "--output_dir", filepath.Join(run, "out"))...)
-	f := j.ended(t)
-	out := j.output()
-	if f["JobState"] != "COMPLETED" || f["Restarts"] != "0" {
-		t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED without a requeue\n%s", f["JobState"], f["Restarts"], f["ExitCode"], out)
-	}
-	for _, re := range []string{`rank \d killing itself with SIGKILL at step 7\n`, `multinode: node0 exited 0\n`, `multinode: node1 exited 0\n`} {
-		if !regexp.MustCompile(re).MatchString(out) {
-			t.Errorf("output lacks %s:\n%s", re, out)
+	return func(t *testing.T) {
+		f := j.ended(t)
+		out := j.output()
+		if f["JobState"] != "COMPLETED" || f["Restarts"] != "0" {
+			t.Errorf("JobState=%s Restarts=%s ExitCode=%s, want COMPLETED without a requeue\n%s", f["JobState"], f["Restarts"], f["ExitCode"], out)
 		}
-	}
-	if n := len(regexp.MustCompile(`rank \d pid \d+ attempt [2-9] world 2 start_step 4 `).FindAllString(out, -1)); n != 2 {
-		t.Errorf("%d ranks resumed at step 4 in a later attempt, want 2:\n%s", n, out)
-	}
-	for _, n := range []string{"0", "1"} {
-		recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
-		if len(recs) < 2 || recs[0]["decision"] != "restart" || recs[len(recs)-1]["decision"] != "done" {
-			t.Errorf("node %s: records %v, want a restart, then done", n, recs)
+		for _, re := range []string{`rank \d killing itself with SIGKILL at step 7\n`, `multinode: node0 exited 0\n`, `multinode: node1 exited 0\n`} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("output lacks %s:\n%s", re, out)
+			}
+		}
+		if n := len(regexp.MustCompile(`rank \d pid \d+ attempt [2-9] world 2 start_step 4 `).FindAllString(out, -1)); n != 2 {
+			t.Errorf("%d ranks resumed at step 4 in a later attempt, want 2:\n%s", n, out)
+		}
+		for _, n := range []string{"0", "1"} {
+			recs := runRecords(t, filepath.Join(run, ".trainwrap-node"+n))
+			if len(recs) < 2 || recs[0]["decision"] != "restart" || recs[len(recs)-1]["decision"] != "done" {
+				t.Errorf("node %s: records %v, want a restart, then done", n, recs)
+			}
 		}
 	}
 }

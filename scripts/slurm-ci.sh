@@ -9,6 +9,7 @@
 #
 # Tunables: SLURM_CI_DIR [/tmp/slurm-ci], SLURM_CI_NODES [2], SLURM_CI_KILLWAIT [10 s],
 # SLURM_CI_WAIT_S [60 s: how long start waits for every node to be idle],
+# SLURM_CI_CPUS [nproc: CPUs each node offers; more lets test jobs that mostly sleep run at once],
 # SLURM_CI_PORT [6817: slurmctld's; node i listens on PORT+i].
 set -euo pipefail
 D=${SLURM_CI_DIR:-/tmp/slurm-ci}
@@ -16,6 +17,7 @@ NODES=${SLURM_CI_NODES:-2}
 KILLWAIT=${SLURM_CI_KILLWAIT:-10}
 WAIT_S=${SLURM_CI_WAIT_S:-60}
 PORT=${SLURM_CI_PORT:-6817}
+CPUS=${SLURM_CI_CPUS:-$(nproc)}
 export SLURM_CONF=$D/etc/slurm.conf
 
 log() { echo "slurm-ci: $*" >&2; }
@@ -39,8 +41,8 @@ need() {
 }
 
 write_conf() {
-  local h cpus i
-  h=$(hostname -s); cpus=$(nproc)
+  local h i
+  h=$(hostname -s)
   # SlurmctldHost with an address avoids DNS. proctrack/linuxproc: cgroup v2 fails on a
   # hybrid host ("Hybrid mode is not supported") and v1 leaves directories behind.
   # cred_expire is also how long a requeued job waits before it may run again (default 120 s).
@@ -79,9 +81,11 @@ KillWait=$KILLWAIT
 MinJobAge=300
 InactiveLimit=0
 Waittime=0
+# nodes may claim more CPUs than the host has (SLURM_CI_CPUS) without being drained
+SlurmdParameters=config_overrides
 CONF
   for i in $(seq 1 "$NODES"); do
-    echo "NodeName=n$i NodeHostname=$h NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$cpus RealMemory=1024 State=UNKNOWN" >> "$SLURM_CONF"
+    echo "NodeName=n$i NodeHostname=$h NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS RealMemory=1024 State=UNKNOWN" >> "$SLURM_CONF"
   done
   echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP" >> "$SLURM_CONF"
 }
