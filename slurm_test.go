@@ -377,10 +377,13 @@ func slurmScancel(t *testing.T, c *slurmCluster, recipes string) func(*testing.T
 		if len(recs) != 1 || recs[0]["decision"] != "stop" {
 			t.Fatalf("want one attempt, decision stop; got %v\noutput:\n%s", recs, j.output())
 		}
-		// trainwrap killed the TERM-ignoring trainer itself, after --stop-timeout: SLURM's
-		// SIGKILL (KillWait later) would have left it no time to say so.
-		if out := j.output(); !regexp.MustCompile(`(?i)sigkill`).MatchString(out) {
-			t.Errorf("trainwrap did not say it escalated to SIGKILL:\n%s", out)
+		// trainwrap killed the TERM-ignoring trainer itself after --stop-timeout and
+		// outlived it to say so: SLURM's SIGKILL at KillWait would have ended trainwrap too.
+		if sig := recs[0]["signal"]; sig != "SIGKILL" {
+			t.Errorf("the trainer ended by %v, want SIGKILL from trainwrap", sig)
+		}
+		if out := j.output(); !strings.Contains(out, "trainwrap: stopped by SIGTERM; exiting 143") {
+			t.Errorf("trainwrap did not outlive the job it stopped:\n%s", out)
 		}
 		id := fmt.Sprint(recs[0]["run_id"])
 		testkit.Eventually(t, slurmWait, "no process of the run left", func() bool {
