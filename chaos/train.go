@@ -169,6 +169,12 @@ func (t *trainer) run(ctx context.Context) error {
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGABRT)
 		fmt.Fprintln(t.stderr, "[chaos] SIGTERM, SIGINT and SIGABRT are ignored from now on")
 	}
+	// SIGUSR1 is SLURM's time-limit warning (--signal=USR1@N): save at the end of this
+	// step and keep going, as the training script in docs/slurm.md does.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	saveNow := false
 	tick := time.NewTicker(max(t.opt.StepTime, time.Microsecond))
 	defer tick.Stop()
 	for step < t.opt.MaxSteps {
@@ -176,6 +182,9 @@ func (t *trainer) run(ctx context.Context) error {
 		case <-ctx.Done():
 			fmt.Fprintln(t.stderr)
 			return ctx.Err()
+		case <-usr1:
+			saveNow = true
+			continue
 		case <-tick.C:
 		}
 		step++
@@ -185,7 +194,13 @@ func (t *trainer) run(ctx context.Context) error {
 			}
 		}
 		t.printStep(step)
-		if t.opt.SaveSteps > 0 && step%t.opt.SaveSteps == 0 {
+		due := t.opt.SaveSteps > 0 && step%t.opt.SaveSteps == 0
+		if saveNow {
+			t.clearBar()
+			fmt.Fprintf(t.stdout, "[chaos] got SIGUSR1: saving a checkpoint at step %d\n", step)
+			saveNow, due = false, true
+		}
+		if due {
 			if err := t.save(step); err != nil {
 				return err
 			}

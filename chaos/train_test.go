@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -464,4 +465,44 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.err)
 		}
 	}
+}
+
+// SIGUSR1 (SLURM's time-limit warning) makes the trainer save at the end of the step
+// and go on, as the training script in docs/slurm.md does.
+func TestUsr1SavesAndKeepsGoing(t *testing.T) {
+	out := t.TempDir()
+	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "100000", "--save-steps", "0", "--step-time", "5ms")
+	r.waitOutput(t, "| 3/100000 [", 10*time.Second)
+	if err := r.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	r.waitOutput(t, "[chaos] got SIGUSR1: saving a checkpoint at step ", 10*time.Second)
+	_, after, _ := strings.Cut(r.stdout.String(), "[chaos] got SIGUSR1: saving a checkpoint at step ")
+	step, _, _ := strings.Cut(after, "\n")
+	r.waitOutput(t, "Saving model checkpoint to "+filepath.Join(out, "checkpoint-"+step), 10*time.Second)
+	// It keeps training after the save.
+	next := fmt.Sprintf("global_step=%d ", mustAtoi(t, step)+2)
+	r.waitOutput(t, next, 10*time.Second)
+	if r.cmd.ProcessState != nil {
+		t.Fatal("the trainer exited on SIGUSR1")
+	}
+	b, err := os.ReadFile(filepath.Join(out, "checkpoint-"+step, "trainer_state.json"))
+	if err != nil {
+		t.Fatalf("the USR1 checkpoint: %v", err)
+	}
+	var st struct {
+		GlobalStep int `json:"global_step"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.GlobalStep != mustAtoi(t, step) {
+		t.Fatalf("trainer_state.json global_step %d (%v), want %s", st.GlobalStep, err, step)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
 }

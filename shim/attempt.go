@@ -255,6 +255,8 @@ func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
 	t := newTee(s.log, n, []LineObserver{cls})
 	if s.o.ProgressRegex != nil {
 		t.segments = LineObserverFunc(s.observeProgress)
+	} else {
+		t.segments = LineObserverFunc(s.observeBuiltinStep)
 	}
 	oomBefore := oomKills()
 	dropsBefore := s.terminalDrops()
