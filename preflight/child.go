@@ -76,12 +76,9 @@ func lastLine(s string) string {
 // check, in process, and prints it as JSON: what Config.GPUExec should hold, with exe
 // the trainwrap binary (os.Executable()).
 func GPUChildArgs(exe string, cfg Config) []string {
-	argv := []string{exe, "preflight", "--only", "gpu", "--json", "--in-process"}
-	if cfg.RequireGPU {
-		argv = append(argv, "--require-gpu")
-	}
-	if cfg.ExpectGPUs > 0 {
-		argv = append(argv, "--expect-gpus", strconv.Itoa(cfg.ExpectGPUs))
-	}
-	return argv
+	// Both values go explicitly, false and 0 too: the child inherits our environment,
+	// and a TRAINWRAP_REQUIRE_GPU=1 that the parent's --require-gpu=false overrode
+	// must not come back in the child.
+	return []string{exe, "preflight", "--only", "gpu", "--json", "--in-process",
+		"--require-gpu=" + strconv.FormatBool(cfg.RequireGPU), "--expect-gpus=" + strconv.Itoa(cfg.ExpectGPUs)}
 }
