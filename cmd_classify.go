@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -253,7 +252,7 @@ func (f *feed) readFile(path string) error {
 }
 
 func (f *feed) line(b []byte, pos logPos) {
-	if rest, attempt, ok := stripLogPrefix(b); ok {
+	if _, attempt, rest, ok := rundir.ParseLogLine(b); ok {
 		b = rest
 		if f.lastAttemptOnly && attempt != f.attempt && f.attempt != 0 {
 			f.reset()
@@ -298,31 +297,6 @@ func (f *feed) finish() (*classify.Classifier, []segment) {
 		}
 	}
 	return f.cls, f.segs
-}
-
-// stripLogPrefix removes the "<RFC3339 UTC timestamp with ms> [<attempt>] " that
-// trainwrap's log writer puts before each line.
-func stripLogPrefix(b []byte) (rest []byte, attempt int, ok bool) {
-	const ts = len("2006-01-02T15:04:05.000Z")
-	if len(b) < ts+4 || b[4] != '-' || b[10] != 'T' || b[ts-1] != 'Z' || b[ts] != ' ' || b[ts+1] != '[' {
-		return b, 0, false
-	}
-	if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", string(b[:ts])); err != nil {
-		return b, 0, false
-	}
-	end := bytes.IndexByte(b[ts+2:], ']')
-	if end <= 0 {
-		return b, 0, false
-	}
-	n, err := strconv.Atoi(string(b[ts+2 : ts+2+end]))
-	if err != nil || n < 0 {
-		return b, 0, false
-	}
-	rest = b[ts+2+end+1:]
-	if len(rest) > 0 && rest[0] == ' ' {
-		rest = rest[1:]
-	}
-	return rest, n, true
 }
 
 // history sums runs.jsonl per crash class; nil when there is no record.
