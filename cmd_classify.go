@@ -20,12 +20,11 @@ type ClassifyCmd struct {
 	Files      []string `arg:"" optional:"" help:"Log files, plain or .gz, read as one log in the order given. Without FILE: the run dir's logs (rotated backups oldest first, then train.log), last attempt only."`
 }
 
-// classifyEvidence is one evidence line as the command reports it.
+// classifyEvidence is one evidence line as the command reports it: the verdict's
+// evidence with the file it came from; Line is that file's line.
 type classifyEvidence struct {
 	File string `json:"file"`
-	Line int64  `json:"line"`
-	Text string `json:"text"`
-	Rule string `json:"rule,omitempty"`
+	classify.Evidence
 }
 
 // classHistory is what runs.jsonl says about one class.
@@ -78,7 +77,7 @@ func (c *ClassifyCmd) Run(g *Globals) error {
 	v := cls.FromLog()
 	res := classifyResult{Class: v.Class, Suggestion: v.Suggestion, Retryable: v.Retryable, ExitCode: v.ExitCode, Rank: v.Rank, Lines: cls.Lines(), Attempt: fd.Attempt(), Evidence: []classifyEvidence{}}
 	for _, e := range v.Evidence {
-		ce := classifyEvidence{Line: e.Line, Text: e.Text, Rule: e.Rule}
+		ce := classifyEvidence{Evidence: e}
 		if p, ok := fd.Position(e.Line); ok {
 			ce.File, ce.Line = p.File, p.Line
 		}
