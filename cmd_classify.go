@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/classify"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -56,21 +57,21 @@ type classifyResult struct {
 // exit code says whether the command ran, the output says what it found.
 func (c *ClassifyCmd) Run(g *Globals) error {
 	if c.LastNLines < 0 {
-		return exitError{code: 2, err: fmt.Errorf("classify: --last-n-lines %d: want 0 (all lines) or more", c.LastNLines)}
+		return exitcode.New(2, fmt.Errorf("classify: --last-n-lines %d: want 0 (all lines) or more", c.LastNLines))
 	}
 	dir := rundir.New(g.StateDir)
 	files, lastAttemptOnly := c.Files, false
 	if len(files) == 0 {
 		var err error
 		if files, err = classify.RunDirLogs(dir); err != nil {
-			return exitError{code: 1, err: err}
+			return exitcode.New(1, err)
 		}
 		lastAttemptOnly = true
 	}
 	fd := classify.NewLogFeed(c.LastNLines, lastAttemptOnly)
 	for _, f := range files {
 		if err := fd.ReadFile(f); err != nil {
-			return exitError{code: 1, err: err}
+			return exitcode.New(1, err)
 		}
 	}
 	cls := fd.Finish()
@@ -101,7 +102,7 @@ func (c *ClassifyCmd) Run(g *Globals) error {
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(res); err != nil {
-			return exitError{code: 1, err: fmt.Errorf("classify: write: %w", err)}
+			return exitcode.New(1, fmt.Errorf("classify: write: %w", err))
 		}
 	default:
 		printVerdict(g.Stdout, res)
