@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/chaos"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 )
 
 // ChaosCmd groups the fake trainer, the fault injector and the recovery suite.
@@ -33,10 +34,10 @@ func (c *ChaosTrainCmd) Run(g *Globals) error {
 	err = chaos.Train(context.Background(), c.TrainOptions, exe, g.Stdout, g.Stderr)
 	var ee *chaos.ExitError
 	if errors.As(err, &ee) {
-		return exitError{code: ee.Code}
+		return exitcode.New(ee.Code, nil)
 	}
 	if err != nil {
-		return exitError{code: 2, err: err}
+		return exitcode.New(2, err)
 	}
 	return nil
 }
@@ -49,7 +50,7 @@ type ChaosInjectCmd struct {
 // Run signals the job's processes and lists them.
 func (c *ChaosInjectCmd) Run(g *Globals) error {
 	if _, err := chaos.Inject(g.StateDir, c.Mode, g.Stdout); err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	return nil
 }
@@ -74,7 +75,7 @@ func (c *ChaosSuiteCmd) Run(g *Globals) error {
 		Progress: g.Stderr,
 	})
 	if err != nil {
-		return exitError{code: 2, err: err}
+		return exitcode.New(2, err)
 	}
 	if c.JSON {
 		err = chaos.WriteJSON(g.Stdout, res)
@@ -85,7 +86,7 @@ func (c *ChaosSuiteCmd) Run(g *Globals) error {
 		return fmt.Errorf("chaos suite: write results: %w", err)
 	}
 	if !chaos.Passed(res) {
-		return exitError{code: 1}
+		return exitcode.New(1, nil)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/checkpoints"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -44,7 +45,7 @@ func (a *ckptArgs) root(g *Globals) (string, error) {
 		fmt.Fprintf(g.Stderr, "trainwrap: checkpoint root %s (from %s)\n", st.CheckpointRoot, dir.State())
 		return st.CheckpointRoot, nil
 	}
-	return "", exitError{code: 2, err: fmt.Errorf("checkpoints: no DIR given and %s records no checkpoint_root; name the checkpoint root, e.g. trainwrap checkpoints list ./output", dir.State())}
+	return "", exitcode.New(2, fmt.Errorf("checkpoints: no DIR given and %s records no checkpoint_root; name the checkpoint root, e.g. trainwrap checkpoints list ./output", dir.State()))
 }
 
 func (a *ckptArgs) scanOptions() checkpoints.ScanOptions {
@@ -75,7 +76,7 @@ func (c *CkptListCmd) Run(g *Globals) error {
 	defer cancel()
 	list, err := checkpoints.Scan(ctx, root, c.scanOptions())
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	if c.JSON {
 		return writeJSON(g.Stdout, list)
@@ -103,7 +104,7 @@ func (c *CkptVerifyCmd) Run(g *Globals) error {
 	opt.Full = c.Full
 	list, err := checkpoints.Scan(ctx, root, opt)
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	if c.JSON {
 		if err := writeJSON(g.Stdout, list); err != nil {
@@ -113,12 +114,12 @@ func (c *CkptVerifyCmd) Run(g *Globals) error {
 		printCheckpoints(g.Stdout, list, resumeOf(list))
 	}
 	if len(list) == 0 {
-		return exitError{code: 1, err: fmt.Errorf("checkpoints: no checkpoints under %s", root)}
+		return exitcode.New(1, fmt.Errorf("checkpoints: no checkpoints under %s", root))
 	}
 	newest := list[len(list)-1] // sorted by step
 	switch newest.Status {
 	case checkpoints.StatusIncomplete:
-		return exitError{code: 1, err: fmt.Errorf("checkpoints: newest checkpoint %s is incomplete: %s", newest.Name, newest.Reason)}
+		return exitcode.New(1, fmt.Errorf("checkpoints: newest checkpoint %s is incomplete: %s", newest.Name, newest.Reason))
 	case checkpoints.StatusInProgress:
 		fmt.Fprintf(g.Stderr, "trainwrap: newest checkpoint %s is still being written: %s\n", newest.Name, newest.Reason)
 	}
@@ -145,7 +146,7 @@ func (c *CkptHashCmd) Run(g *Globals) error {
 	sopt.IgnoreDevice = c.IgnoreDevice
 	list, results, err := checkpoints.Hash(ctx, root, dir, sopt, checkpoints.HashOptions{Full: c.Full, IgnoreDevice: c.IgnoreDevice})
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	if c.JSON {
 		if err := writeJSON(g.Stdout, struct {
@@ -169,7 +170,7 @@ func (c *CkptHashCmd) Run(g *Globals) error {
 		fmt.Fprintf(g.Stdout, "manifests in %s (check one with: cd %s && xxh64sum -c MANIFEST.xxh64)\n", dir, root)
 	}
 	if bad > 0 {
-		return exitError{code: 1, err: fmt.Errorf("checkpoints: %d file(s) no longer match their manifest", bad)}
+		return exitcode.New(1, fmt.Errorf("checkpoints: %d file(s) no longer match their manifest", bad))
 	}
 	return nil
 }
@@ -192,11 +193,11 @@ func (c *CkptPruneCmd) Run(g *Globals) error {
 	var minFree uint64
 	if c.MinFreeDisk != "" {
 		if minFree, err = checkpoints.ParseSize(c.MinFreeDisk); err != nil {
-			return exitError{code: 2, err: fmt.Errorf("--min-free-disk: %w", err)}
+			return exitcode.New(2, fmt.Errorf("--min-free-disk: %w", err))
 		}
 	}
 	if c.Keep < 1 {
-		return exitError{code: 2, err: fmt.Errorf("--keep %d: keep at least 1 checkpoint", c.Keep)}
+		return exitcode.New(2, fmt.Errorf("--keep %d: keep at least 1 checkpoint", c.Keep))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -206,7 +207,7 @@ func (c *CkptPruneCmd) Run(g *Globals) error {
 		QuietPeriod: c.scanOptions().QuietPeriod, DryRun: !c.Yes,
 	})
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	if c.JSON {
 		return writeJSON(g.Stdout, rep)

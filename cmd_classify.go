@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/trainwrap/trainwrap/classify"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -28,22 +21,11 @@ type ClassifyCmd struct {
 	Files      []string `arg:"" optional:"" help:"Log files, plain or .gz, read as one log in the order given. Without FILE: the run dir's logs (rotated backups oldest first, then train.log), last attempt only."`
 }
 
-// maxLogLine caps the bytes kept of one log line: evidence needs only its start, and a
-// job that prints a gigabyte without a newline must not take a gigabyte here.
-const maxLogLine = 64 << 10
-
-// logPos is where a classified line came from.
-type logPos struct {
-	file string
-	line int64
-}
-
-// classifyEvidence is one evidence line as the command reports it.
+// classifyEvidence is one evidence line as the command reports it: the verdict's
+// evidence with the file it came from; Line is that file's line.
 type classifyEvidence struct {
 	File string `json:"file"`
-	Line int64  `json:"line"`
-	Text string `json:"text"`
-	Rule string `json:"rule,omitempty"`
+	classify.Evidence
 }
 
 // classHistory is what runs.jsonl says about one class.
@@ -75,30 +57,30 @@ type classifyResult struct {
 // exit code says whether the command ran, the output says what it found.
 func (c *ClassifyCmd) Run(g *Globals) error {
 	if c.LastNLines < 0 {
-		return exitError{code: 2, err: fmt.Errorf("classify: --last-n-lines %d: want 0 (all lines) or more", c.LastNLines)}
+		return exitcode.New(2, fmt.Errorf("classify: --last-n-lines %d: want 0 (all lines) or more", c.LastNLines))
 	}
 	dir := rundir.New(g.StateDir)
 	files, lastAttemptOnly := c.Files, false
 	if len(files) == 0 {
 		var err error
-		if files, err = runDirLogs(dir); err != nil {
-			return exitError{code: 1, err: err}
+		if files, err = classify.RunDirLogs(dir); err != nil {
+			return exitcode.New(1, err)
 		}
 		lastAttemptOnly = true
 	}
-	fd := newFeed(c.LastNLines, lastAttemptOnly)
+	fd := classify.NewLogFeed(c.LastNLines, lastAttemptOnly)
 	for _, f := range files {
-		if err := fd.readFile(f); err != nil {
-			return exitError{code: 1, err: err}
+		if err := fd.ReadFile(f); err != nil {
+			return exitcode.New(1, err)
 		}
 	}
-	cls, segs := fd.finish()
+	cls := fd.Finish()
 	v := cls.FromLog()
-	res := classifyResult{Class: v.Class, Suggestion: v.Suggestion, Retryable: v.Retryable, ExitCode: v.ExitCode, Rank: v.Rank, Lines: cls.Lines(), Attempt: fd.attempt, Evidence: []classifyEvidence{}}
+	res := classifyResult{Class: v.Class, Suggestion: v.Suggestion, Retryable: v.Retryable, ExitCode: v.ExitCode, Rank: v.Rank, Lines: cls.Lines(), Attempt: fd.Attempt(), Evidence: []classifyEvidence{}}
 	for _, e := range v.Evidence {
-		ce := classifyEvidence{Line: e.Line, Text: e.Text, Rule: e.Rule}
-		if p, ok := position(segs, e.Line); ok {
-			ce.File, ce.Line = p.file, p.line
+		ce := classifyEvidence{Evidence: e}
+		if p, ok := fd.Position(e.Line); ok {
+			ce.File, ce.Line = p.File, p.Line
 		}
 		res.Evidence = append(res.Evidence, ce)
 	}
@@ -120,209 +102,12 @@ func (c *ClassifyCmd) Run(g *Globals) error {
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(res); err != nil {
-			return exitError{code: 1, err: fmt.Errorf("classify: write: %w", err)}
+			return exitcode.New(1, fmt.Errorf("classify: write: %w", err))
 		}
 	default:
 		printVerdict(g.Stdout, res)
 	}
 	return nil
-}
-
-// runDirLogs lists the run dir's lumberjack set oldest first: rotated backups
-// (train-<timestamp>.log[.gz], whose names sort by time) and then train.log.
-func runDirLogs(dir rundir.Dir) ([]string, error) {
-	var backups []string
-	for _, pat := range []string{"train-*.log", "train-*.log.gz"} {
-		m, err := filepath.Glob(filepath.Join(dir.Logs(), pat))
-		if err != nil {
-			return nil, fmt.Errorf("classify: list %s: %w", dir.Logs(), err)
-		}
-		backups = append(backups, m...)
-	}
-	sort.Slice(backups, func(i, j int) bool {
-		return strings.TrimSuffix(backups[i], ".gz") < strings.TrimSuffix(backups[j], ".gz")
-	})
-	files := backups
-	if _, err := os.Stat(dir.TrainLog()); err == nil {
-		files = append(files, dir.TrainLog())
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("classify: no logs in %s: pass log FILEs, or --state-dir pointing at a run dir", dir.Logs())
-	}
-	return files, nil
-}
-
-// feed hands log lines to a classifier: it strips trainwrap's log prefix, restarts at
-// each new attempt when only the last one counts, and with a line limit holds back the
-// last N lines until the end.
-type feed struct {
-	lastN           int
-	lastAttemptOnly bool
-	attempt         int
-
-	cls      *classify.Classifier
-	segs     []segment // where the observed lines came from, in runs
-	ring     []ringLine
-	ringNext int
-	ringFull bool
-}
-
-// segment is a run of observed lines that are consecutive lines of one file: the
-// classifier's line obs is line first of file. Kept per run, not per line, so memory
-// does not grow with the log.
-type segment struct {
-	obs   int64
-	file  string
-	first int64
-}
-
-// position maps a classifier line number back to its file and line.
-func position(segs []segment, obs int64) (logPos, bool) {
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].obs > obs }) - 1
-	if i < 0 {
-		return logPos{}, false
-	}
-	return logPos{file: segs[i].file, line: segs[i].first + obs - segs[i].obs}, true
-}
-
-type ringLine struct {
-	text []byte
-	pos  logPos
-}
-
-func newFeed(lastN int, lastAttemptOnly bool) *feed {
-	f := &feed{lastN: lastN, lastAttemptOnly: lastAttemptOnly}
-	f.reset()
-	return f
-}
-
-func (f *feed) reset() {
-	f.cls = classify.New()
-	f.segs = f.segs[:0]
-	if f.lastN > 0 {
-		f.ring = make([]ringLine, f.lastN)
-	}
-	f.ringNext, f.ringFull = 0, false
-}
-
-// readFile feeds one file, plain or gzip.
-func (f *feed) readFile(path string) error {
-	fh, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("classify: %w", err)
-	}
-	defer fh.Close()
-	var r io.Reader = fh
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(fh)
-		if err != nil {
-			return fmt.Errorf("classify: %s: not a readable gzip file: %w", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var long []byte
-	var n int64
-	for {
-		chunk, err := br.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			if room := maxLogLine - len(long); room > 0 {
-				long = append(long, chunk[:min(len(chunk), room)]...)
-			}
-			continue
-		case err != nil && err != io.EOF:
-			return fmt.Errorf("classify: read %s: %w", path, err)
-		}
-		line := chunk
-		if long != nil {
-			if room := maxLogLine - len(long); room > 0 {
-				long = append(long, chunk[:min(len(chunk), room)]...)
-			}
-			line, long = long, nil
-		}
-		if len(line) > 0 {
-			n++
-			f.line(bytes.TrimSuffix(line, []byte("\n")), logPos{file: path, line: n})
-		}
-		if err == io.EOF {
-			return nil
-		}
-	}
-}
-
-func (f *feed) line(b []byte, pos logPos) {
-	if rest, attempt, ok := stripLogPrefix(b); ok {
-		b = rest
-		if f.lastAttemptOnly && attempt != f.attempt && f.attempt != 0 {
-			f.reset()
-		}
-		f.attempt = attempt
-	}
-	if f.lastN == 0 {
-		f.observe(b, pos)
-		return
-	}
-	slot := &f.ring[f.ringNext]
-	slot.text = append(slot.text[:0], b...)
-	slot.pos = pos
-	f.ringNext++
-	if f.ringNext == len(f.ring) {
-		f.ringNext, f.ringFull = 0, true
-	}
-}
-
-func (f *feed) observe(b []byte, pos logPos) {
-	f.cls.ObserveLine(b)
-	obs := f.cls.Lines()
-	if n := len(f.segs); n > 0 {
-		if last := f.segs[n-1]; last.file == pos.file && last.first+obs-last.obs == pos.line {
-			return
-		}
-	}
-	f.segs = append(f.segs, segment{obs: obs, file: pos.file, first: pos.line})
-}
-
-// finish feeds the held-back lines and returns the classifier with where its lines
-// came from.
-func (f *feed) finish() (*classify.Classifier, []segment) {
-	if f.lastN > 0 {
-		start, count := 0, f.ringNext
-		if f.ringFull {
-			start, count = f.ringNext, len(f.ring)
-		}
-		for i := 0; i < count; i++ {
-			l := f.ring[(start+i)%len(f.ring)]
-			f.observe(l.text, l.pos)
-		}
-	}
-	return f.cls, f.segs
-}
-
-// stripLogPrefix removes the "<RFC3339 UTC timestamp with ms> [<attempt>] " that
-// trainwrap's log writer puts before each line.
-func stripLogPrefix(b []byte) (rest []byte, attempt int, ok bool) {
-	const ts = len("2006-01-02T15:04:05.000Z")
-	if len(b) < ts+4 || b[4] != '-' || b[10] != 'T' || b[ts-1] != 'Z' || b[ts] != ' ' || b[ts+1] != '[' {
-		return b, 0, false
-	}
-	if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", string(b[:ts])); err != nil {
-		return b, 0, false
-	}
-	end := bytes.IndexByte(b[ts+2:], ']')
-	if end <= 0 {
-		return b, 0, false
-	}
-	n, err := strconv.Atoi(string(b[ts+2 : ts+2+end]))
-	if err != nil || n < 0 {
-		return b, 0, false
-	}
-	rest = b[ts+2+end+1:]
-	if len(rest) > 0 && rest[0] == ' ' {
-		rest = rest[1:]
-	}
-	return rest, n, true
 }
 
 // history sums runs.jsonl per crash class; nil when there is no record.

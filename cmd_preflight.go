@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/preflight"
 	"golang.org/x/sys/unix"
 )
@@ -45,7 +46,7 @@ func (c *PreflightCmd) Run(g *Globals) error {
 	}
 	checks, err := preflight.Select(preflight.All(cfg), c.Only)
 	if err != nil {
-		return exitError{code: 2, err: fmt.Errorf("--only: %w", err)}
+		return exitcode.New(2, fmt.Errorf("--only: %w", err))
 	}
 	rep := preflight.Run(context.Background(), checks, preflight.RunOptions{Fix: c.Fix})
 	if c.JSON {
@@ -58,7 +59,7 @@ func (c *PreflightCmd) Run(g *Globals) error {
 		return fmt.Errorf("preflight: write report: %w", err)
 	}
 	if code := rep.ExitCode(); code != 0 {
-		return exitError{code: code}
+		return exitcode.New(code, nil)
 	}
 	return nil
 }

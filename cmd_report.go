@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/rundir"
 )
@@ -18,7 +19,7 @@ type ReportCmd struct {
 func (c *ReportCmd) Run(g *Globals) error {
 	var b bytes.Buffer
 	if err := observe.RenderPage(&b, g.StateDir, false); err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	// The page carries the note too; say it where a person running report looks.
 	if _, torn, err := rundir.ReadRecords(rundir.New(g.StateDir).Runs()); err == nil && torn.Warning() != "" {
@@ -29,7 +30,7 @@ func (c *ReportCmd) Run(g *Globals) error {
 		return err
 	}
 	if err := rundir.WriteFileAtomic(c.Out, b.Bytes(), 0o644); err != nil {
-		return exitError{code: 1, err: fmt.Errorf("report: %w", err)}
+		return exitcode.New(1, fmt.Errorf("report: %w", err))
 	}
 	fmt.Fprintf(g.Stderr, "trainwrap: report written to %s\n", c.Out)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/checkpoints"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/preflight"
 	"github.com/trainwrap/trainwrap/rundir"
@@ -76,7 +77,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		cmd = cmd[1:]
 	}
 	if len(cmd) == 0 {
-		return exitError{code: 2, err: errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS")}
+		return exitcode.New(2, errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS"))
 	}
 	opt := shim.Options{
 		StateDir:       g.StateDir,
@@ -111,7 +112,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		MinBatch:   c.MinBatch,
 	}
 	if c.MinBatch < 1 {
-		return exitError{code: 2, err: fmt.Errorf("--min-batch %d: must be at least 1", c.MinBatch)}
+		return exitcode.New(2, fmt.Errorf("--min-batch %d: must be at least 1", c.MinBatch))
 	}
 	opt.ResumeAllowance = c.ResumeAllowance
 	opt.Signals = g.Signals
@@ -119,7 +120,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	if c.ProgressRegex != "" {
 		re, err := regexp.Compile(string(c.ProgressRegex))
 		if err != nil {
-			return exitError{code: 2, err: fmt.Errorf("--progress-regex: %v", err)}
+			return exitcode.New(2, fmt.Errorf("--progress-regex: %v", err))
 		}
 		opt.ProgressRegex = re
 	}
@@ -152,7 +153,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	// The sampler writes into the run dir from its first tick.
 	if err := os.MkdirAll(g.StateDir, 0o755); err != nil {
-		return exitError{code: 2, err: fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", g.StateDir, err)}
+		return exitcode.New(2, fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", g.StateDir, err))
 	}
 	obs, err := observe.New(ctx, observe.Options{
 		MetricsAddr:     c.MetricsAddr,
@@ -166,16 +167,16 @@ func (c *RunCmd) Run(g *Globals) error {
 		Stderr:          g.Stderr,
 	})
 	if err != nil {
-		return exitError{code: 2, err: err}
+		return exitcode.New(2, err)
 	}
 	defer obs.Close()
 	opt.Observer = obs
 	code, err := shim.Run(ctx, opt)
 	if err != nil {
-		return exitError{code: code, err: err}
+		return exitcode.New(code, err)
 	}
 	if code != 0 {
-		return exitError{code: code}
+		return exitcode.New(code, nil)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
 	"github.com/trainwrap/trainwrap/shim"
@@ -28,10 +29,10 @@ func (c *StatusCmd) Run(g *Globals) error {
 	dir := rundir.New(g.StateDir)
 	st, err := rundir.ReadState(dir.State())
 	if errors.Is(err, os.ErrNotExist) {
-		return exitError{code: 1, err: fmt.Errorf("no run recorded in %s (no state.json); start one with trainwrap -- CMD, or point --state-dir at its run dir", dir.Path)}
+		return exitcode.New(1, fmt.Errorf("no run recorded in %s (no state.json); start one with trainwrap -- CMD, or point --state-dir at its run dir", dir.Path))
 	}
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	alive := st.Supervisor.PID != 0 && proc.ID{PID: st.Supervisor.PID, StartTime: st.Supervisor.StartTime}.Alive()
 	if c.JSON {
@@ -103,14 +104,14 @@ func (c *HistoryCmd) Run(g *Globals) error {
 	dir := rundir.New(g.StateDir)
 	recs, torn, err := rundir.ReadRecords(dir.Runs())
 	if err != nil {
-		return exitError{code: 1, err: err}
+		return exitcode.New(1, err)
 	}
 	if w := torn.Warning(); w != "" {
 		fmt.Fprintf(g.Stderr, "trainwrap: warning: %s\n", w)
 	}
 	if len(recs) == 0 {
 		if _, serr := os.Stat(dir.Path); serr != nil {
-			return exitError{code: 1, err: fmt.Errorf("no run directory at %s; point --state-dir at one", dir.Path)}
+			return exitcode.New(1, fmt.Errorf("no run directory at %s; point --state-dir at one", dir.Path))
 		}
 		fmt.Fprintln(g.Stdout, "no attempts recorded yet")
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"github.com/trainwrap/trainwrap/shim"
 )
 
@@ -28,21 +29,6 @@ type Globals struct {
 	// take it over, every other command gives the signals back.
 	Signals chan os.Signal `kong:"-"`
 }
-
-// exitError carries the exit code a command wants. A nil err exits silently.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e exitError) Unwrap() error { return e.err }
 
 // CLI is the command tree.
 type CLI struct {
@@ -121,15 +107,13 @@ func run(args []string, stdout, stderr io.Writer, sigs chan os.Signal) int {
 		shim.ReleaseSignals(sigs)
 	}
 	if err := ctx.Run(&cli.Globals); err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintf(stderr, "trainwrap: %v\n", ee.err)
-			}
-			return ee.code
+		// A command's exit code comes with its message, or alone when there is none to
+		// show; any other error is a plain failure.
+		code, msg, _ := exitcode.Of(err)
+		if msg != nil {
+			fmt.Fprintf(stderr, "trainwrap: %v\n", msg)
 		}
-		fmt.Fprintf(stderr, "trainwrap: %v\n", err)
-		return 1
+		return code
 	}
 	return 0
 }

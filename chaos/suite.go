@@ -406,18 +406,13 @@ func stallLatency(trainLog string, rec rundir.Record) (time.Duration, error) {
 		return 0, fmt.Errorf("stall latency: %w", err)
 	}
 	defer f.Close()
-	prefix := fmt.Sprintf(" [%d] ", rec.Attempt)
 	re := regexp.MustCompile(ProgressRegex)
 	var last time.Time
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		line := sc.Text()
-		ts, rest, ok := strings.Cut(line, " ")
-		if !ok || !strings.HasPrefix(" "+rest, prefix) || !re.MatchString(rest) {
-			continue
-		}
-		if t, err := time.Parse(logTimeLayout, ts); err == nil {
+		t, attempt, text, ok := rundir.ParseLogLine(sc.Bytes())
+		if ok && attempt == rec.Attempt && re.Match(text) {
 			last = t
 		}
 	}
@@ -429,6 +424,3 @@ func stallLatency(trainLog string, rec rundir.Record) (time.Duration, error) {
 	}
 	return rec.End.Sub(last), nil
 }
-
-// logTimeLayout is the timestamp that starts every line of logs/train.log.
-const logTimeLayout = "2006-01-02T15:04:05.000Z07:00"

@@ -7,14 +7,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trainwrap/trainwrap/rundir"
 )
 
-// Evidence is one line that supports a verdict, with its line number in the output.
-type Evidence struct {
-	Line int64  `json:"line"`
-	Text string `json:"text"`
-	Rule string `json:"rule,omitempty"`
-}
+// Evidence is one line that supports a verdict, with its line number in the output:
+// the type runs.jsonl stores, so that a verdict is recorded as it was found.
+type Evidence = rundir.Evidence
 
 // Verdict is why an attempt ended, and what to do about it.
 type Verdict struct {

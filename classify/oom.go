@@ -1,43 +1,30 @@
 package classify
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/trainwrap/trainwrap/internal/cgroup"
 )
 
 // OOMKillCount reads the OOM-kill counter of the memory cgroup this process runs in:
 // cgroup v2 memory.events "oom_kill"; cgroup v1 memory.oom_control "oom_kill" (newer
 // kernels), else memory.failcnt (limit hits: a weaker sign). source names the file.
 func OOMKillCount() (count int64, source string, err error) {
-	return oomKillCount("/proc/self/cgroup", "/sys/fs/cgroup")
+	return oomKillCount("", "/sys/fs/cgroup")
 }
 
-func oomKillCount(cgroupFile, mount string) (int64, string, error) {
-	b, err := os.ReadFile(cgroupFile)
+// oomKillCount reads procRoot's self/cgroup ("" is /proc) and the counters under the
+// cgroup mount.
+func oomKillCount(procRoot, mount string) (int64, string, error) {
+	m, err := cgroup.Self(procRoot)
 	if err != nil {
 		return 0, "", fmt.Errorf("oom count: %w", err)
 	}
-	var v2, v1 string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2 = parts[2]
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
-				v1 = parts[2]
-			}
-		}
-	}
+	v1, v2 := m.V1["memory"], m.Unified
 	if v1 != "" {
 		dir := filepath.Join(mount, "memory", v1)
 		if n, err := keyed(filepath.Join(dir, "memory.oom_control"), "oom_kill"); err == nil {

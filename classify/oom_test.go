@@ -7,7 +7,7 @@ import (
 )
 
 // The trees under testdata/classify/cgroup mimic /proc/self/cgroup and /sys/fs/cgroup:
-// each has proc-self-cgroup and a mount point fs/.
+// each has proc/ (self links to 1/, which holds cgroup) and a mount point fs/.
 func TestOOMKillCount(t *testing.T) {
 	tests := []struct {
 		tree   string
@@ -26,7 +26,7 @@ func TestOOMKillCount(t *testing.T) {
 		t.Run(tt.tree, func(t *testing.T) {
 			root := filepath.Join("..", "testdata", "classify", "cgroup", tt.tree)
 			mount := filepath.Join(root, "fs")
-			n, src, err := oomKillCount(filepath.Join(root, "proc-self-cgroup"), mount)
+			n, src, err := oomKillCount(filepath.Join(root, "proc"), mount)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err %v, want one saying %q", err, tt.err)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/trainwrap/trainwrap/internal/cgroup"
 )
 
 // MemoryCheck measures the memory the job can use: MemAvailable from /proc/meminfo,
@@ -55,7 +57,7 @@ func (c *MemoryCheck) Run(ctx context.Context) Result {
 	}
 	res := Result{Status: OK, Value: formatBytes(avail) + " available"}
 	effective := avail
-	cg, err := readCgroupMemory(filepath.Join(procRoot, "self", "cgroup"), cgRoot)
+	cg, err := readCgroupMemory(procRoot, cgRoot)
 	switch {
 	case err != nil:
 		// Not knowing the cgroup limit is worth saying, not worth failing for.
@@ -100,32 +102,17 @@ func memAvailable(path string) (uint64, error) {
 	return 0, fmt.Errorf("%s has no MemAvailable line (kernel older than 3.14?)", path)
 }
 
-// readCgroupMemory finds our memory cgroup from selfCgroup (/proc/self/cgroup) and
-// returns the tightest limit on the path from it up to the root, or nil when no limit
-// applies. A v1 memory controller wins over the v2 line: on a hybrid host the v2
-// hierarchy ("0::/") exists but does not hold the memory controller.
-func readCgroupMemory(selfCgroup, cgRoot string) (*cgroupMemory, error) {
-	b, err := os.ReadFile(selfCgroup)
+// readCgroupMemory finds our memory cgroup from procRoot/self/cgroup and returns the
+// tightest limit on the path from it up to the root, or nil when no limit applies. A
+// v1 memory controller wins over the v2 line: on a hybrid host the v2 hierarchy
+// ("0::/") exists but does not hold the memory controller.
+func readCgroupMemory(procRoot, cgRoot string) (*cgroupMemory, error) {
+	m, err := cgroup.Self(procRoot)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", selfCgroup, err)
+		return nil, err
 	}
-	var v1, v2 string
-	haveV1, haveV2 := false, false
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2, haveV2 = parts[2], true
-			continue
-		}
-		for _, ctl := range strings.Split(parts[1], ",") {
-			if ctl == "memory" {
-				v1, haveV1 = parts[2], true
-			}
-		}
-	}
+	v1, haveV1 := m.V1["memory"]
+	v2, haveV2 := m.Unified, m.HasUnified
 	switch {
 	case haveV1:
 		return walkCgroup("v1", filepath.Join(cgRoot, "memory"), v1, "memory.limit_in_bytes", "memory.usage_in_bytes")

@@ -22,10 +22,13 @@ const (
 )
 
 // Evidence is one log line that supports a verdict, with its line number in the
-// attempt's output (1-based).
+// attempt's output (1-based). The classifier produces it and runs.jsonl stores it: one
+// type, so the two cannot drift apart.
 type Evidence struct {
 	Line int64  `json:"line"`
 	Text string `json:"text"`
+	// Rule names the classifier rule that matched the line, when one did.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Removal is one checkpoint that maintenance deleted or quarantined.

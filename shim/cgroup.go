@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/trainwrap/trainwrap/internal/cgroup"
 )
 
 // Cgroup modes of Options.Cgroup.
@@ -39,22 +41,17 @@ type jobCgroup struct {
 // cgroupParent is the directory of the supervisor's own cgroup v2, read from
 // /proc/self/cgroup and /proc/self/mountinfo.
 func cgroupParent() (string, error) {
-	self, err := procfs.Self()
+	m, err := cgroup.Self("")
 	if err != nil {
 		return "", err
 	}
-	cgs, err := self.Cgroups()
-	if err != nil {
-		return "", fmt.Errorf("read /proc/self/cgroup: %w", err)
-	}
-	rel, found := "", false
-	for _, c := range cgs {
-		if c.HierarchyID == 0 {
-			rel, found = c.Path, true
-		}
-	}
-	if !found {
+	if !m.HasUnified {
 		return "", errors.New("no cgroup v2 hierarchy in /proc/self/cgroup")
+	}
+	rel := m.Unified
+	self, err := procfs.Self()
+	if err != nil {
+		return "", err
 	}
 	mounts, err := self.MountInfo()
 	if err != nil {

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trainwrap/trainwrap/rundir"
 )
 
 // LineObserver receives every line of the job's output, without its newline. The
@@ -47,7 +48,7 @@ type tee struct {
 	mu        sync.Mutex // serialises the log and the observers across streams
 	log       io.Writer
 	buf       []byte // log bytes not yet written
-	attempt   []byte
+	attempt   int
 	observers []LineObserver
 	// segments, when set, also sees every piece of a line that a \r ends: a tqdm bar
 	// rewrites itself with \r and may not print a newline for a whole epoch, yet each
@@ -71,7 +72,7 @@ func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
 	return &tee{
 		log:       log,
 		buf:       make([]byte, 0, logFlushSize+readBufSize),
-		attempt:   []byte(" [" + strconv.Itoa(attempt) + "] "),
+		attempt:   attempt,
 		observers: observers,
 	}
 }
@@ -102,7 +103,7 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 		if n > 0 {
 			t.lastOutput.Store(time.Now().UnixNano())
 			chunk := buf[:n]
-			prefix := time.Now().UTC().AppendFormat(tsBuf[:0], "2006-01-02T15:04:05.000Z07:00")
+			prefix := rundir.AppendLogPrefix(tsBuf[:0], time.Now(), t.attempt)
 			t.mu.Lock()
 			t.consume(&st, chunk, prefix)
 			// A read that filled the buffer means more is waiting: gather it into
@@ -239,7 +240,7 @@ func (t *tee) flush() {
 	}
 }
 
-func (t *tee) consume(st *stream, chunk, ts []byte) {
+func (t *tee) consume(st *stream, chunk, prefix []byte) {
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		seg := chunk
@@ -247,8 +248,7 @@ func (t *tee) consume(st *stream, chunk, ts []byte) {
 			seg = chunk[:i]
 		}
 		if !st.inLine {
-			t.buf = append(t.buf, ts...)
-			t.buf = append(t.buf, t.attempt...)
+			t.buf = append(t.buf, prefix...)
 			st.inLine = true
 		}
 		t.buf = append(t.buf, seg...)

@@ -187,10 +187,9 @@ func lastOutputTime(t *testing.T, log, text string) time.Time {
 	t.Helper()
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, text) {
-			ts, _, _ := strings.Cut(line, " ")
-			tm, err := time.Parse("2006-01-02T15:04:05.000Z07:00", ts)
-			if err != nil {
-				t.Fatalf("log line %q: %v", line, err)
+			tm, _, _, ok := rundir.ParseLogLine([]byte(line))
+			if !ok {
+				t.Fatalf("log line %q: no timestamp and attempt in front", line)
 			}
 			return tm
 		}
