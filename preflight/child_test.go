@@ -45,9 +45,19 @@ func TestChildCheckHangs(t *testing.T) {
 
 func TestGPUChildArgs(t *testing.T) {
 	t.Parallel()
-	got := GPUChildArgs("/bin/trainwrap", Config{RequireGPU: true, ExpectGPUs: 8})
-	want := []string{"/bin/trainwrap", "preflight", "--only", "gpu", "--json", "--in-process", "--require-gpu", "--expect-gpus", "8"}
-	if !slices.Equal(got, want) {
-		t.Errorf("%q, want %q", got, want)
+	// false and 0 are passed too: the child inherits TRAINWRAP_REQUIRE_GPU and
+	// TRAINWRAP_EXPECT_GPUS, which the parent's command line may have overridden.
+	base := []string{"/bin/trainwrap", "preflight", "--only", "gpu", "--json", "--in-process"}
+	tests := []struct {
+		cfg  Config
+		want []string
+	}{
+		{Config{RequireGPU: true, ExpectGPUs: 8}, append(slices.Clone(base), "--require-gpu=true", "--expect-gpus=8")},
+		{Config{}, append(slices.Clone(base), "--require-gpu=false", "--expect-gpus=0")},
+	}
+	for _, tc := range tests {
+		if got := GPUChildArgs("/bin/trainwrap", tc.cfg); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: %q, want %q", tc.cfg, got, tc.want)
+		}
 	}
 }
