@@ -31,111 +31,454 @@ type attemptResult struct {
 	termDrops  int64 // bytes the terminal copy dropped during this attempt
 }
 
-// loop runs attempts until the job succeeds, is stopped, or the policy gives up.
-func (s *supervisor) loop(ctx context.Context) int {
-	for attempt := 1; ; attempt++ {
-		res := s.attempt(ctx, attempt)
-		rec := s.record(res)
+// attemptState is one running attempt: the child, its output, and the timers of its
+// stall and stop sequence. The lifecycle loop calls one method per event; each method
+// handles that event and nothing else. A nil *attemptState (between attempts) has no
+// events: its channels are nil.
+type attemptState struct {
+	s   *supervisor
+	ctx context.Context
+	res attemptResult
 
-		if res.stopSig != 0 {
-			rec.Decision, rec.Reason = rundir.DecisionStop, "stopped by "+signalName(res.stopSig)
-			s.appendRecord(rec)
-			s.state.Status = rundir.StatusStopped
-			code := 128 + int(res.stopSig)
-			s.state.ExitCode = &code
-			s.writeState()
-			s.publish(observe.Event{Kind: observe.Stopped, Signal: signalName(res.stopSig), ExitCode: code})
-			s.logf("stopped by %s; exiting %d", signalName(res.stopSig), code)
-			return code
-		}
-		if res.verdict.Class == classify.None {
-			rec.Decision, rec.Reason = rundir.DecisionDone, "exit 0"
-			s.maintainInto(ctx, &rec)
-			s.appendRecord(rec)
-			s.state.Status = rundir.StatusSucceeded
-			code := 0
-			s.state.ExitCode = &code
-			s.writeState()
-			s.publish(observe.Event{Kind: observe.Succeeded, Step: res.stepEnd})
-			s.logf("job succeeded (attempt %d)", attempt)
-			return 0
-		}
+	argv      []string
+	usePty    bool
+	env       []string
+	cls       *classify.Classifier
+	t         *tee
+	c         *child
+	j         job
+	pumpsDone chan struct{}
+	oomBefore int64
+	// dropsBefore is the terminal's drop count at the start: the attempt's share is the rest.
+	dropsBefore int64
+	// stallFrom is the attempt's start on the stall Clock: the startup window counts from it.
+	stallFrom time.Time
 
-		// A failure: find the resume point first, since a new checkpoint is progress.
-		progressed := s.maintainInto(ctx, &rec)
-		if res.stepEnd > s.bestStep {
-			if s.bestStep >= 0 || res.stepEnd > res.stepStart {
-				progressed = true
-			}
-			s.bestStep = res.stepEnd
+	stopping    bool
+	killedByUs  bool
+	reapPending bool // zombies wait out their linger limit; the tick retries
+	stallTimer  Timer
+	abortTimer  Timer // the SIGABRT grace of a stall, before the stop sequence
+	killTimer   Timer // the stop timeout, before SIGKILL
+	tick        Ticker
+	// The stall timer runs to the earliest deadline known; progress only pushes the
+	// deadline later (the timer then re-arms when it fires), but the first progress
+	// can bring it forward from --startup-timeout to --stall-timeout, which the tick
+	// catches.
+	stallAt time.Time
+	killAt  time.Time // when the stop sequence SIGKILLs what is left
+	hbMtime time.Time
+	lastPub int64
+}
+
+// startAttempt starts attempt n. It returns false, and the result, when the job could
+// not be started at all.
+func (s *supervisor) startAttempt(ctx context.Context, n int) (*attemptState, attemptResult, bool) {
+	a := s.newAttempt(ctx, n)
+	c, err := a.spawn(n)
+	if err != nil {
+		_ = s.cg.endAttempt(ctx)
+		a.res.end = time.Now()
+		a.res.exit = exitInfo{err: err, at: a.res.end}
+		a.res.verdict = startFailure(err)
+		s.logf("%v", err)
+		return nil, a.res, false
+	}
+	a.started(c)
+	return a, a.res, true
+}
+
+// newAttempt resets the state for attempt n and prepares its command, environment
+// and output tee.
+func (s *supervisor) newAttempt(ctx context.Context, n int) *attemptState {
+	s.state.Attempt = n
+	s.state.Status = rundir.StatusRunning
+	s.state.ExitCode = nil
+	s.step.Store(-1)
+	s.lastProgress.Store(0)
+	// The attempt starts at its resume point's step: that is where the job goes on.
+	a := &attemptState{s: s, ctx: ctx, res: attemptResult{start: time.Now()}}
+	a.stallFrom = s.clock().Now()
+	if s.resume != "" {
+		a.res.stepStart = s.resumeStep
+	}
+
+	a.argv = s.command()
+	a.env = s.env(n)
+	s.state.AttemptCommand, s.state.AttemptEnv = a.argv, s.rec.envVars()
+	a.usePty = s.o.Pty == PtyAlways || (s.o.Pty == PtyAuto && isTerminal(os.Stdout))
+	if !a.usePty {
+		a.env = setDefault(a.env, "PYTHONUNBUFFERED", "1")
+	}
+	// Also under a pty: the stack dump on a stall needs the fault handler.
+	a.env = setDefault(a.env, "PYTHONFAULTHANDLER", "1")
+
+	a.cls = classify.New()
+	a.t = newTee(s.log, n, []LineObserver{a.cls})
+	if s.o.ProgressRegex != nil {
+		a.t.segments = LineObserverFunc(s.observeProgress)
+	} else {
+		a.t.segments = LineObserverFunc(s.observeBuiltinStep)
+	}
+	a.oomBefore = oomKills()
+	a.dropsBefore = s.terminalDrops()
+	return a
+}
+
+// spawn starts the job, in the attempt's cgroup where there is one.
+func (a *attemptState) spawn(n int) (*child, error) {
+	s := a.s
+	if s.cg != nil {
+		if err := s.cg.startAttempt(n); err != nil {
+			s.logf("cgroup: %v; this attempt runs without one", err)
 		}
-		rec.Progressed = progressed
-		d := s.rs.decide(Outcome{Start: res.start, End: res.end, Retryable: res.verdict.Retryable, Class: string(res.verdict.Class), Progressed: progressed})
-		s.lastClass = string(res.verdict.Class)
-		s.state.LastClass = s.lastClass
-		s.logf("attempt %d: %s", attempt, describeVerdict(res))
-		d = s.adjust(&rec, res.verdict, d)
-		if !d.Restart {
-			rec.Decision, rec.Reason = rundir.DecisionGiveUp, d.Reason
-			s.appendRecord(rec)
-			code := res.verdict.ExitCode
-			s.state.Status = rundir.StatusGaveUp
-			s.state.ExitCode = &code
-			s.writeState()
-			s.publish(observe.Event{Kind: observe.GaveUp, Class: string(res.verdict.Class), ExitCode: code, Suggestion: res.verdict.Suggestion, Message: d.Reason})
-			s.logf("giving up: %s; exiting %d (%s)", d.Reason, code, res.verdict.Class)
-			return code
+	}
+	var cg *jobCgroup
+	if s.cg != nil && s.cg.leaf != "" {
+		cg = s.cg
+	}
+	spec := spawnSpec{argv: a.argv, env: a.env, dir: s.o.WorkDir, usePty: a.usePty, stdout: s.outTerm, stderr: s.errTerm, cgroup: cg}
+	c, err := spawn(spec, s.reaper)
+	if err != nil && spec.cgroup != nil {
+		// A kernel or a delegation that refuses CLONE_INTO_CGROUP: when the job starts
+		// without it, the cgroup was the cause, and the sweep alone is left.
+		spec.cgroup = nil
+		if c2, err2 := spawn(spec, s.reaper); err2 == nil {
+			s.logf("cgroup: cannot start the job in %s (%v); processes that leave the job's group and environment may survive its end", s.cg.dir, err)
+			rctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
+			_ = s.cg.remove(rctx)
+			cancel()
+			s.cg = nil
+			c, err = c2, nil
 		}
-		rec.Decision, rec.Reason, rec.BackoffMS = rundir.DecisionRestart, d.Reason, d.Delay.Milliseconds()
-		s.appendRecord(rec)
-		s.state.Restarts++
-		s.state.Status = rundir.StatusBackoff
-		next := time.Now().Add(d.Delay)
-		s.state.NextStart = &next
-		s.writeState()
-		s.publish(observe.Event{Kind: observe.Restarting, Backoff: d.Delay, Restarts: s.state.Restarts, Class: string(res.verdict.Class), Message: recoveryMessage(rec.Adjustments)})
-		s.logf("restarting in %s (attempt %d)%s", d.Delay.Round(time.Millisecond), attempt+1, resumeNote(s.resume))
-		if sig := s.backoff(ctx, d.Delay); sig != 0 {
-			code := 128 + int(sig)
-			s.state.Status = rundir.StatusStopped
-			s.state.NextStart = nil
-			s.state.ExitCode = &code
-			s.writeState()
-			s.publish(observe.Event{Kind: observe.Stopped, Signal: signalName(sig), ExitCode: code})
-			s.logf("stopped by %s during backoff; exiting %d", signalName(sig), code)
-			return code
-		}
-		s.state.NextStart = nil
-		if s.o.QuickCheck != nil {
-			if err := s.o.QuickCheck(ctx); err != nil {
-				s.logf("between-attempts check: %v", err)
-			}
+	}
+	return c, err
+}
+
+// started records the running child, starts reading its output and arms the timers.
+func (a *attemptState) started(c *child) {
+	s := a.s
+	a.c = c
+	a.res.pid = c.id.PID
+	s.reaper.setJob(c.pgid, c.sid)
+	a.j = job{runID: s.runID, c: c, cg: s.cg}
+	if s.guard != nil {
+		a.j.guard = s.guard.pid
+	}
+	s.state.Child = &rundir.Proc{PID: c.id.PID, PGID: c.pgid, StartTime: c.id.StartTime}
+	s.state.AttemptStarted = a.res.start
+	s.state.LastProgress = time.Time{}
+	s.writeState()
+	s.publish(observe.Event{Kind: observe.Started, PID: c.id.PID, Command: a.argv, StallTimeout: s.o.StallTimeout})
+
+	var pumps sync.WaitGroup
+	for _, o := range c.outs {
+		pumps.Add(1)
+		go func() {
+			defer pumps.Done()
+			a.t.pump(o.r, o.dst)
+		}()
+	}
+	a.pumpsDone = make(chan struct{})
+	go func() { pumps.Wait(); close(a.pumpsDone) }()
+
+	clk := s.clock()
+	a.stallTimer = clk.NewTimer(time.Hour)
+	a.stallTimer.Stop()
+	a.tick = clk.NewTicker(time.Second)
+	a.armStall()
+	if s.o.HeartbeatFile != "" {
+		if fi, err := os.Stat(s.o.HeartbeatFile); err == nil {
+			a.hbMtime = fi.ModTime()
 		}
 	}
 }
 
-// backoff waits d, reaping and forwarding signals meanwhile. It returns the stop
-// signal when the user asked to stop.
-func (s *supervisor) backoff(ctx context.Context, d time.Duration) syscall.Signal {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			return 0
-		case <-ctx.Done():
-			return syscall.SIGTERM
-		case <-s.guardGone():
-			s.restartGuard()
-		case sig := <-s.sigs:
-			switch sig {
-			case syscall.SIGCHLD:
-				s.reaper.reap()
-			case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
-				return sig.(syscall.Signal)
-			}
+// exitedC receives the leader's exit; nil between attempts.
+func (a *attemptState) exitedC() <-chan exitInfo {
+	if a == nil {
+		return nil
+	}
+	return a.c.exited
+}
+
+// The attempt's timers, as the lifecycle loop names them.
+const (
+	stallEvent = iota
+	abortEvent
+	killEvent
+)
+
+// timerC is the channel of one of the attempt's timers; nil between attempts and for a
+// timer that is not running.
+func (a *attemptState) timerC(which int) <-chan time.Time {
+	if a == nil {
+		return nil
+	}
+	switch which {
+	case stallEvent:
+		return timerC(a.stallTimer)
+	case abortEvent:
+		return timerC(a.abortTimer)
+	default:
+		return timerC(a.killTimer)
+	}
+}
+
+// tickC is the once-a-second tick of a running attempt; nil between attempts.
+func (a *attemptState) tickC() <-chan time.Time {
+	if a == nil {
+		return nil
+	}
+	return a.tick.C()
+}
+
+// armStall sets the stall timer to the current deadline, if there is one.
+func (a *attemptState) armStall() {
+	if d, ok := a.s.stallDeadline(a.stallFrom, a.t); ok {
+		a.stallAt = d
+		a.stallTimer.Reset(d.Sub(a.s.clock().Now()))
+	}
+}
+
+// startStop sends sig to the job's group and starts the stop timeout.
+func (a *attemptState) startStop(sig syscall.Signal) {
+	a.stopping = true
+	a.j.signalGroup(sig)
+	a.killAt = time.Now().Add(a.s.o.StopTimeout)
+	// Real time, as the teardown's deadline (killAt) is: the Clock is for stalls.
+	a.killTimer = realClock{}.NewTimer(a.s.o.StopTimeout)
+}
+
+// onCancel stops the job as SIGTERM would when the context ends.
+func (a *attemptState) onCancel() {
+	if !a.stopping {
+		a.res.stopSig = syscall.SIGTERM
+		a.startStop(syscall.SIGTERM)
+	}
+}
+
+// onSignal handles a signal sent to us while the job runs.
+func (a *attemptState) onSignal(sig syscall.Signal) {
+	s := a.s
+	switch sig {
+	case syscall.SIGCHLD:
+		a.reapPending = s.reaper.reap()
+	case syscall.SIGPIPE:
+	case syscall.SIGWINCH:
+		a.c.resize()
+	case syscall.SIGUSR1, syscall.SIGUSR2:
+		// SLURM's pre-emption warning: every rank that listens should see it.
+		a.j.signalCatchers(sig)
+	default: // INT, TERM, HUP, QUIT
+		if a.res.stopSig == 0 {
+			a.res.stopSig = sig
+		}
+		if !a.stopping {
+			s.logf("received %s: forwarding it to the job; SIGKILL in %s (send it again to kill now)", signalName(sig), s.o.StopTimeout)
+			s.state.Status = rundir.StatusStopping
+			s.writeState()
+			a.startStop(sig)
+		} else {
+			a.killedByUs = true
+			a.j.signalAll(syscall.SIGKILL)
 		}
 	}
+}
+
+// onGuardRestarted tells the job which process is the (new) guard, not the job's.
+func (a *attemptState) onGuardRestarted() {
+	if a == nil {
+		return
+	}
+	a.j.guard = 0
+	if a.s.guard != nil {
+		a.j.guard = a.s.guard.pid
+	}
+}
+
+// onStall handles the stall timer: a deadline that progress moved is re-armed; a real
+// stall gets SIGABRT to every rank for a stack dump, then the stop sequence.
+func (a *attemptState) onStall() {
+	s := a.s
+	if a.stopping {
+		return
+	}
+	if d, ok := s.stallDeadline(a.stallFrom, a.t); ok && s.clock().Now().Before(d) {
+		a.stallAt = d
+		a.stallTimer.Reset(d.Sub(s.clock().Now()))
+		return
+	}
+	a.res.stalled = true
+	s.logf("no progress for %s: sending SIGABRT to the job for a stack dump, then stopping it", s.stallWindow(a.t))
+	s.publish(observe.Event{Kind: observe.Hang, PID: a.c.id.PID, StallTimeout: s.o.StallTimeout, Class: string(classify.Hang)})
+	s.state.Status = rundir.StatusStopping
+	s.writeState()
+	a.stopping = true
+	// Every rank's fault handler dumps its stacks, not only the launcher's.
+	a.j.signalAbort()
+	a.abortTimer = s.clock().NewTimer(s.o.AbortGrace)
+}
+
+// onAbortGrace starts the stop sequence once the stack dump had its time.
+func (a *attemptState) onAbortGrace() {
+	a.abortTimer = nil
+	a.startStop(syscall.SIGTERM)
+}
+
+// onStopTimeout kills what is left once the stop timeout has passed.
+func (a *attemptState) onStopTimeout() {
+	a.killTimer = nil
+	a.killedByUs = true
+	a.j.signalAll(syscall.SIGKILL)
+}
+
+// onTick is the once-a-second housekeeping: the stall deadline brought forward, the
+// heartbeat file, reaping that had to wait, and progress published.
+func (a *attemptState) onTick() {
+	s := a.s
+	if !a.stopping {
+		if d, ok := s.stallDeadline(a.stallFrom, a.t); ok && d.Before(a.stallAt) {
+			a.stallAt = d
+			a.stallTimer.Reset(d.Sub(s.clock().Now()))
+		}
+	}
+	if s.o.HeartbeatFile != "" {
+		if fi, err := os.Stat(s.o.HeartbeatFile); err == nil && !fi.ModTime().Equal(a.hbMtime) {
+			a.hbMtime = fi.ModTime()
+			s.lastProgress.Store(s.clock().Now().UnixNano())
+		}
+	}
+	if a.reapPending {
+		a.reapPending = s.reaper.reap()
+	}
+	a.publishProgress()
+}
+
+// publishProgress writes and publishes the progress time and step when they changed.
+func (a *attemptState) publishProgress() {
+	s := a.s
+	lp := s.progressTime(a.t)
+	if lp == a.lastPub {
+		return
+	}
+	a.lastPub = lp
+	s.state.LastProgress = time.Unix(0, lp)
+	if st := s.step.Load(); st >= 0 {
+		s.state.Step = st
+	}
+	s.state.LogWriteErrors = s.log.failuresOrZero()
+	s.writeState()
+	s.publish(observe.Event{Kind: observe.Progress, Step: s.state.Step, LastProgress: s.state.LastProgress, LogWriteErrors: s.state.LogWriteErrors})
+}
+
+// onExit handles the leader's exit: the rest of the job is torn down, its last output
+// read, and the attempt classified. The attempt's timers end here.
+func (a *attemptState) onExit(ex exitInfo) attemptResult {
+	a.res.exit = ex
+	a.c.gone = true
+	a.stallTimer.Stop()
+	a.tick.Stop()
+	a.teardown()
+	a.readLastOutput()
+	return a.finish()
+}
+
+// teardown ends the rest of the job once the leader is gone. A stop already sent its
+// signal and keeps its deadline; after a plain exit the leftovers get SIGTERM and the
+// full stop timeout; a stall still waiting out its SIGABRT grace goes straight to
+// SIGKILL.
+func (a *attemptState) teardown() {
+	s, j := a.s, a.j
+	if left := j.procs(); len(left) > 0 {
+		switch {
+		case a.abortTimer != nil:
+			a.killAt = time.Now()
+		case !a.stopping:
+			j.signalAll(syscall.SIGTERM)
+			a.killAt = time.Now().Add(s.o.StopTimeout)
+		}
+		gctx, cancel := context.WithDeadline(context.Background(), a.killAt)
+		gone := j.waitGone(gctx, s.reaper, 20*time.Millisecond)
+		cancel()
+		if !gone {
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if n := j.killAll(kctx, s.reaper); n > 0 {
+				s.logf("warning: %d process(es) of the job survived SIGKILL (stuck in the kernel?)", n)
+			}
+			cancel()
+		}
+	}
+	s.reaper.reap()
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.cg.endAttempt(rctx); err != nil {
+		s.logf("warning: %v", err)
+	}
+	rcancel()
+}
+
+// readLastOutput takes whatever the job wrote before it died from the pipes or the
+// pty, and waits for the terminal copies.
+func (a *attemptState) readLastOutput() {
+	s := a.s
+	s.drainOutput(a.ctx, a.t, a.c, a.pumpsDone, &a.res)
+	if a.res.termDrops = s.flushTerminals() - a.dropsBefore; a.res.termDrops > 0 {
+		s.logf("the terminal did not keep up: %d bytes of the job's output were not shown there; they are in the log, %s", a.res.termDrops, s.dir.TrainLog())
+	}
+}
+
+// finish classifies the ended attempt, records its step and publishes its exit.
+func (a *attemptState) finish() attemptResult {
+	s, res := a.s, &a.res
+	res.end = time.Now()
+	a.t.mu.Lock()
+	res.lines = a.t.lines
+	res.verdict = a.cls.Verdict(a.exitFacts())
+	a.t.mu.Unlock()
+	if s.progressTime(a.t) != 0 {
+		s.progressedBefore = true
+	}
+	res.stepEnd = s.step.Load()
+	if res.stepEnd < 0 {
+		res.stepEnd = res.stepStart
+	}
+	if s.state.Step < res.stepEnd {
+		s.state.Step = res.stepEnd
+	}
+	s.state.Child = nil
+	s.writeState()
+	s.publish(observe.Event{Kind: observe.Exited, PID: res.pid, Class: string(res.verdict.Class), ExitCode: exitCodeOf(res.exit), Signal: signalOf(res.exit),
+		Evidence: evidenceTexts(res.verdict), Suggestion: res.verdict.Suggestion, Retryable: res.verdict.Retryable, Step: res.stepEnd, LogWriteErrors: s.log.failuresOrZero(),
+		StopRequested: res.stopSig != 0})
+	return *res
+}
+
+// exitFacts is what the classifier needs to know about the end besides the output.
+func (a *attemptState) exitFacts() classify.Exit {
+	res := &a.res
+	// Exit 0 is success whatever timer fired: a job whose SIGABRT or SIGTERM handler
+	// ends it cleanly (or that finished just as the stall was declared) is done, and
+	// restarting it would redo finished work.
+	cleanExit := res.exit.err == nil && !res.exit.status.Signaled() && res.exit.status.ExitStatus() == 0
+	if res.stalled && cleanExit {
+		a.s.logf("the job exited 0 after the stall was declared: counted as success, not a hang")
+	}
+	exit := classify.Exit{
+		Stalled:            res.stalled && !cleanExit,
+		StopRequested:      res.stopSig != 0,
+		KilledBySupervisor: a.killedByUs,
+		OOMKillDelta:       -1,
+	}
+	if ws := res.exit.status; ws.Signaled() {
+		exit.Signal = ws.Signal()
+		exit.Code = -1
+	} else {
+		exit.Code = ws.ExitStatus()
+	}
+	if oomAfter := oomKills(); a.oomBefore >= 0 && oomAfter >= 0 {
+		exit.OOMKillDelta = oomAfter - a.oomBefore
+	}
+	return exit
 }
 
 // maintainInto runs checkpoint maintenance and records it; it reports whether a new
@@ -226,385 +569,6 @@ func (s *supervisor) record(res attemptResult) rundir.Record {
 		rec.ExitCode = &c
 	}
 	return rec
-}
-
-// attempt runs the job once, from start to the end of its last process.
-func (s *supervisor) attempt(ctx context.Context, n int) attemptResult {
-	s.state.Attempt = n
-	s.state.Status = rundir.StatusRunning
-	s.state.ExitCode = nil
-	s.step.Store(-1)
-	s.lastProgress.Store(0)
-	// The attempt starts at its resume point's step: that is where the job goes on.
-	res := attemptResult{start: time.Now()}
-	if s.resume != "" {
-		res.stepStart = s.resumeStep
-	}
-
-	argv := s.command()
-	env := s.env(n)
-	s.state.AttemptCommand, s.state.AttemptEnv = argv, s.rec.envVars()
-	usePty := s.o.Pty == PtyAlways || (s.o.Pty == PtyAuto && isTerminal(os.Stdout))
-	if !usePty {
-		env = setDefault(env, "PYTHONUNBUFFERED", "1")
-	}
-	// Also under a pty: the stack dump on a stall needs the fault handler.
-	env = setDefault(env, "PYTHONFAULTHANDLER", "1")
-
-	cls := classify.New()
-	t := newTee(s.log, n, []LineObserver{cls})
-	if s.o.ProgressRegex != nil {
-		t.segments = LineObserverFunc(s.observeProgress)
-	} else {
-		t.segments = LineObserverFunc(s.observeBuiltinStep)
-	}
-	oomBefore := oomKills()
-	dropsBefore := s.terminalDrops()
-
-	if s.cg != nil {
-		if err := s.cg.startAttempt(n); err != nil {
-			s.logf("cgroup: %v; this attempt runs without one", err)
-		}
-	}
-	var cg *jobCgroup
-	if s.cg != nil && s.cg.leaf != "" {
-		cg = s.cg
-	}
-	spec := spawnSpec{argv: argv, env: env, dir: s.o.WorkDir, usePty: usePty, stdout: s.outTerm, stderr: s.errTerm, cgroup: cg}
-	c, err := spawn(spec, s.reaper)
-	if err != nil && spec.cgroup != nil {
-		// A kernel or a delegation that refuses CLONE_INTO_CGROUP: when the job starts
-		// without it, the cgroup was the cause, and the sweep alone is left.
-		spec.cgroup = nil
-		if c2, err2 := spawn(spec, s.reaper); err2 == nil {
-			s.logf("cgroup: cannot start the job in %s (%v); processes that leave the job's group and environment may survive its end", s.cg.dir, err)
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = s.cg.remove(rctx)
-			cancel()
-			s.cg = nil
-			c, err = c2, nil
-		}
-	}
-	if err != nil {
-		_ = s.cg.endAttempt(ctx)
-		res.end = time.Now()
-		res.exit = exitInfo{err: err, at: res.end}
-		res.verdict = startFailure(err)
-		s.logf("%v", err)
-		return res
-	}
-	res.pid = c.id.PID
-	s.reaper.setJob(c.pgid, c.sid)
-	j := job{runID: s.runID, c: c, cg: s.cg}
-	if s.guard != nil {
-		j.guard = s.guard.pid
-	}
-	s.state.Child = &rundir.Proc{PID: c.id.PID, PGID: c.pgid, StartTime: c.id.StartTime}
-	s.state.AttemptStarted = res.start
-	s.state.LastProgress = time.Time{}
-	s.writeState()
-	s.publish(observe.Event{Kind: observe.Started, PID: c.id.PID, Command: argv, StallTimeout: s.o.StallTimeout})
-
-	var pumps sync.WaitGroup
-	for _, o := range c.outs {
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			t.pump(o.r, o.dst)
-		}()
-	}
-	pumpsDone := make(chan struct{})
-	go func() { pumps.Wait(); close(pumpsDone) }()
-
-	var (
-		stopping    bool
-		killedByUs  bool
-		stallTimer  = time.NewTimer(time.Hour)
-		abortTimer  *time.Timer
-		killTimer   *time.Timer
-		tick        = time.NewTicker(time.Second)
-		hbMtime     time.Time
-		lastPub     int64
-		reapPending bool // zombies wait out their linger limit; the tick retries
-	)
-	stallTimer.Stop()
-	defer tick.Stop()
-	// The stall timer runs to the earliest deadline known; progress only pushes the
-	// deadline later (the timer then re-arms when it fires), but the first progress
-	// can bring it forward from --startup-timeout to --stall-timeout, which the tick
-	// catches.
-	var stallAt time.Time
-	armStall := func() {
-		if d, ok := s.stallDeadline(res.start, t); ok {
-			stallAt = d
-			stallTimer.Reset(time.Until(d))
-		}
-	}
-	armStall()
-	timerC := func(t *time.Timer) <-chan time.Time {
-		if t == nil {
-			return nil
-		}
-		return t.C
-	}
-	var killAt time.Time // when the stop sequence SIGKILLs what is left
-	startStop := func(sig syscall.Signal) {
-		stopping = true
-		j.signalGroup(sig)
-		killAt = time.Now().Add(s.o.StopTimeout)
-		killTimer = time.NewTimer(s.o.StopTimeout)
-	}
-	if s.o.HeartbeatFile != "" {
-		if fi, err := os.Stat(s.o.HeartbeatFile); err == nil {
-			hbMtime = fi.ModTime()
-		}
-	}
-
-wait:
-	for {
-		select {
-		case ex := <-c.exited:
-			res.exit = ex
-			c.gone = true
-			break wait
-		case <-ctx.Done():
-			if !stopping {
-				res.stopSig = syscall.SIGTERM
-				startStop(syscall.SIGTERM)
-			}
-		case sig := <-s.sigs:
-			ss := sig.(syscall.Signal)
-			switch ss {
-			case syscall.SIGCHLD:
-				reapPending = s.reaper.reap()
-			case syscall.SIGPIPE:
-			case syscall.SIGWINCH:
-				c.resize()
-			case syscall.SIGUSR1, syscall.SIGUSR2:
-				// SLURM's pre-emption warning: every rank that listens should see it.
-				j.signalCatchers(ss)
-			default: // INT, TERM, HUP, QUIT
-				if res.stopSig == 0 {
-					res.stopSig = ss
-				}
-				if !stopping {
-					s.logf("received %s: forwarding it to the job; SIGKILL in %s (send it again to kill now)", signalName(ss), s.o.StopTimeout)
-					s.state.Status = rundir.StatusStopping
-					s.writeState()
-					startStop(ss)
-				} else {
-					killedByUs = true
-					j.signalAll(syscall.SIGKILL)
-				}
-			}
-		case <-s.guardGone():
-			s.restartGuard()
-			j.guard = 0
-			if s.guard != nil {
-				j.guard = s.guard.pid
-			}
-		case <-stallTimer.C:
-			if stopping {
-				continue
-			}
-			if d, ok := s.stallDeadline(res.start, t); ok && time.Now().Before(d) {
-				stallAt = d
-				stallTimer.Reset(time.Until(d))
-				continue
-			}
-			res.stalled = true
-			s.logf("no progress for %s: sending SIGABRT to the job for a stack dump, then stopping it", s.stallWindow(t))
-			s.publish(observe.Event{Kind: observe.Hang, PID: c.id.PID, StallTimeout: s.o.StallTimeout, Class: string(classify.Hang)})
-			s.state.Status = rundir.StatusStopping
-			s.writeState()
-			stopping = true
-			// Every rank's fault handler dumps its stacks, not only the launcher's.
-			j.signalAbort()
-			abortTimer = time.NewTimer(s.o.AbortGrace)
-		case <-timerC(abortTimer):
-			abortTimer = nil
-			startStop(syscall.SIGTERM)
-		case <-timerC(killTimer):
-			killTimer = nil
-			killedByUs = true
-			j.signalAll(syscall.SIGKILL)
-		case <-tick.C:
-			if !stopping {
-				if d, ok := s.stallDeadline(res.start, t); ok && d.Before(stallAt) {
-					stallAt = d
-					stallTimer.Reset(time.Until(d))
-				}
-			}
-			if s.o.HeartbeatFile != "" {
-				if fi, err := os.Stat(s.o.HeartbeatFile); err == nil && !fi.ModTime().Equal(hbMtime) {
-					hbMtime = fi.ModTime()
-					s.lastProgress.Store(time.Now().UnixNano())
-				}
-			}
-			if reapPending {
-				reapPending = s.reaper.reap()
-			}
-			lp := s.progressTime(t)
-			if lp != lastPub {
-				lastPub = lp
-				s.state.LastProgress = time.Unix(0, lp)
-				if st := s.step.Load(); st >= 0 {
-					s.state.Step = st
-				}
-				s.state.LogWriteErrors = s.log.failuresOrZero()
-				s.writeState()
-				s.publish(observe.Event{Kind: observe.Progress, Step: s.state.Step, LastProgress: s.state.LastProgress, LogWriteErrors: s.state.LogWriteErrors})
-			}
-		}
-	}
-	stallTimer.Stop()
-
-	// The leader is gone; now the rest of the job. A stop already sent its signal and
-	// keeps its deadline; after a plain exit the leftovers get SIGTERM and the full stop
-	// timeout; a stall still waiting out its SIGABRT grace goes straight to SIGKILL.
-	if left := j.procs(); len(left) > 0 {
-		switch {
-		case abortTimer != nil:
-			killAt = time.Now()
-		case !stopping:
-			j.signalAll(syscall.SIGTERM)
-			killAt = time.Now().Add(s.o.StopTimeout)
-		}
-		gctx, cancel := context.WithDeadline(context.Background(), killAt)
-		gone := j.waitGone(gctx, s.reaper, 20*time.Millisecond)
-		cancel()
-		if !gone {
-			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if n := j.killAll(kctx, s.reaper); n > 0 {
-				s.logf("warning: %d process(es) of the job survived SIGKILL (stuck in the kernel?)", n)
-			}
-			cancel()
-		}
-	}
-	s.reaper.reap()
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := s.cg.endAttempt(rctx); err != nil {
-		s.logf("warning: %v", err)
-	}
-	rcancel()
-
-	// Output: whatever the job wrote before it died is in the pipes or the pty.
-	s.drainOutput(ctx, t, c, pumpsDone, &res)
-	if res.termDrops = s.flushTerminals() - dropsBefore; res.termDrops > 0 {
-		s.logf("the terminal did not keep up: %d bytes of the job's output were not shown there; they are in the log, %s", res.termDrops, s.dir.TrainLog())
-	}
-	res.end = time.Now()
-	t.mu.Lock()
-	res.lines = t.lines
-	// Exit 0 is success whatever timer fired: a job whose SIGABRT or SIGTERM handler
-	// ends it cleanly (or that finished just as the stall was declared) is done, and
-	// restarting it would redo finished work.
-	cleanExit := res.exit.err == nil && !res.exit.status.Signaled() && res.exit.status.ExitStatus() == 0
-	if res.stalled && cleanExit {
-		s.logf("the job exited 0 after the stall was declared: counted as success, not a hang")
-	}
-	exit := classify.Exit{
-		Stalled:            res.stalled && !cleanExit,
-		StopRequested:      res.stopSig != 0,
-		KilledBySupervisor: killedByUs,
-		OOMKillDelta:       -1,
-	}
-	if ws := res.exit.status; ws.Signaled() {
-		exit.Signal = ws.Signal()
-		exit.Code = -1
-	} else {
-		exit.Code = ws.ExitStatus()
-	}
-	if oomAfter := oomKills(); oomBefore >= 0 && oomAfter >= 0 {
-		exit.OOMKillDelta = oomAfter - oomBefore
-	}
-	res.verdict = cls.Verdict(exit)
-	t.mu.Unlock()
-	if s.progressTime(t) != 0 {
-		s.progressedBefore = true
-	}
-	res.stepEnd = s.step.Load()
-	if res.stepEnd < 0 {
-		res.stepEnd = res.stepStart
-	}
-	if s.state.Step < res.stepEnd {
-		s.state.Step = res.stepEnd
-	}
-	s.state.Child = nil
-	s.writeState()
-	s.publish(observe.Event{Kind: observe.Exited, PID: res.pid, Class: string(res.verdict.Class), ExitCode: exitCodeOf(res.exit), Signal: signalOf(res.exit),
-		Evidence: evidenceTexts(res.verdict), Suggestion: res.verdict.Suggestion, Retryable: res.verdict.Retryable, Step: res.stepEnd, LogWriteErrors: s.log.failuresOrZero(),
-		StopRequested: res.stopSig != 0})
-	return res
-}
-
-// observeProgress takes progress (and the step, from the first group) from lines that
-// match --progress-regex.
-func (s *supervisor) observeProgress(line []byte) {
-	m := s.o.ProgressRegex.FindSubmatch(line)
-	if m == nil {
-		return
-	}
-	s.lastProgress.Store(time.Now().UnixNano())
-	if len(m) > 1 {
-		if v, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil && v > s.step.Load() {
-			s.step.Store(v)
-		}
-	}
-}
-
-// progressTime is the last moment of progress, 0 before the first: any output without
-// --progress-regex, matching lines with it, and heartbeat-file touches either way.
-func (s *supervisor) progressTime(t *tee) int64 {
-	p := s.lastProgress.Load()
-	if s.o.ProgressRegex == nil {
-		if o := t.lastOutput.Load(); o > p {
-			p = o
-		}
-	}
-	return p
-}
-
-// stallWindow is how long the current attempt may go without progress from now on.
-func (s *supervisor) stallWindow(t *tee) time.Duration {
-	if s.progressTime(t) == 0 {
-		return s.firstWindow()
-	}
-	return s.o.StallTimeout
-}
-
-// firstWindow is how long an attempt may run before its first progress; 0 or less is
-// no limit. A job that has made progress in an earlier attempt is known to start: it
-// gets the stall timeout plus the resume allowance (loading a checkpoint), not the long
-// --startup-timeout meant for a first compile or download, and never more than that.
-func (s *supervisor) firstWindow() time.Duration {
-	w := s.o.StartupTimeout
-	if w <= 0 {
-		// No separate startup limit: the stall timeout counts from the start.
-		w = s.o.StallTimeout
-	}
-	if s.progressedBefore && s.o.StallTimeout > 0 {
-		if r := s.o.StallTimeout + s.o.ResumeAllowance; w <= 0 || r < w {
-			w = r
-		}
-	}
-	return w
-}
-
-// stallDeadline is when the job counts as stalled if nothing happens before.
-func (s *supervisor) stallDeadline(start time.Time, t *tee) (time.Time, bool) {
-	p := s.progressTime(t)
-	if p == 0 {
-		w := s.firstWindow()
-		if w <= 0 {
-			return time.Time{}, false
-		}
-		return start.Add(w), true
-	}
-	if s.o.StallTimeout <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(0, p).Add(s.o.StallTimeout), true
 }
 
 // command is the job's argv for the next attempt, with smart recovery's changes and

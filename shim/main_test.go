@@ -40,6 +40,11 @@ func TestMain(m *testing.M) {
 			}
 			o := to.options()
 			o.Command = os.Args[2:]
+			if to.ClockFIFO != "" {
+				clk := newManualClock(time.Now())
+				o.Clock = clk
+				go followClockFIFO(clk, to.ClockFIFO)
+			}
 			code, err := Run(context.Background(), o)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "trainwrap:", err)
@@ -72,6 +77,9 @@ type testOptions struct {
 	LogMaxSizeMB               int
 	Force                      bool
 	Cgroup                     string
+	// ClockFIFO, when set, gives the supervisor a manualClock that the test moves by
+	// writing durations to this FIFO (see clockControl).
+	ClockFIFO string
 	// Wrap runs the supervisor as Wrap... supervise CMD: a command that ends by
 	// executing the test binary (its last element) with the rest.
 	Wrap []string

@@ -94,6 +94,9 @@ type Options struct {
 	// nil makes a new one. Run relays the rest of the signals it handles to it too.
 	Signals chan os.Signal
 
+	// Clock drives stall detection (see Clock); nil is real time.
+	Clock Clock
+
 	// Observer receives the supervisor's events; nil publishes nothing.
 	Observer *observe.Observer
 

@@ -63,44 +63,12 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 	c := &child{exited: make(chan exitInfo, 1)}
 	var closeAfterStart []*os.File
 	if spec.usePty {
-		master, slave, err := pty.Open()
-		if err != nil {
-			return nil, fmt.Errorf("open pty: %w", err)
-		}
-		// pty.Open reached the master through Fd, which leaves it in blocking mode,
-		// out of the runtime poller: a read then ignores deadlines and Close, and a
-		// process that escaped with the slave open would hold the pump forever.
-		if master, err = pollable(master); err != nil {
-			slave.Close()
-			return nil, fmt.Errorf("open pty: %w", err)
-		}
-		c.pty = master
-		c.resize()
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
-		c.outs = []outPipe{{r: master, dst: spec.stdout}}
-		closeAfterStart = []*os.File{slave}
+		closeAfterStart, err = c.ptyIO(cmd, spec)
 	} else {
-		or, ow, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("pipe: %w", err)
-		}
-		er, ew, err := os.Pipe()
-		if err != nil {
-			or.Close()
-			ow.Close()
-			return nil, fmt.Errorf("pipe: %w", err)
-		}
-		// A larger pipe means fewer wake-ups for both sides when the job prints fast;
-		// pipe-max-size (1 MiB by default) caps it, and failure only costs speed. Not
-		// through Fd, which would take the read ends out of the poller (see pollable).
-		for _, r := range []*os.File{or, er} {
-			control(r, func(fd int) { unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20) })
-		}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ow, ew
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
-		closeAfterStart = []*os.File{ow, ew}
+		closeAfterStart, err = c.pipeIO(cmd, spec)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if spec.cgroup != nil {
 		// Born in the job's cgroup (clone3's CLONE_INTO_CGROUP): nothing it forks, even
@@ -109,34 +77,7 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 		cmd.SysProcAttr.CgroupFD = spec.cgroup.fd
 	}
 	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked before the child is reaped; after that the thread may go.
-		defer runtime.UnlockOSThread()
-		r.mu.Lock()
-		err := cmd.Start()
-		if err == nil {
-			r.protect(cmd.Process.Pid)
-		}
-		r.mu.Unlock()
-		for _, f := range closeAfterStart {
-			f.Close()
-		}
-		if err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		werr := cmd.Wait()
-		info := exitInfo{at: time.Now()}
-		if cmd.ProcessState != nil {
-			info.status, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
-		} else {
-			info.err = werr
-		}
-		r.unprotect(cmd.Process.Pid)
-		c.exited <- info
-	}()
+	go c.startAndWait(cmd, r, closeAfterStart, started)
 	if err := <-started; err != nil {
 		for _, o := range c.outs {
 			o.r.Close()
@@ -155,6 +96,85 @@ func spawn(spec spawnSpec, r *reaper) (*child, error) {
 		c.id.StartTime = in.StartTime
 	}
 	return c, nil
+}
+
+// ptyIO gives cmd a new pty as its terminal, in a session of its own. It returns the
+// slave, which is closed once the child has it.
+func (c *child) ptyIO(cmd *exec.Cmd, spec spawnSpec) ([]*os.File, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	// pty.Open reached the master through Fd, which leaves it in blocking mode,
+	// out of the runtime poller: a read then ignores deadlines and Close, and a
+	// process that escaped with the slave open would hold the pump forever.
+	if master, err = pollable(master); err != nil {
+		slave.Close()
+		return nil, fmt.Errorf("open pty: %w", err)
+	}
+	c.pty = master
+	c.resize()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	c.outs = []outPipe{{r: master, dst: spec.stdout}}
+	return []*os.File{slave}, nil
+}
+
+// pipeIO gives cmd pipes for stdout and stderr, in a process group of its own. It
+// returns the write ends, which are closed once the child has them.
+func (c *child) pipeIO(cmd *exec.Cmd, spec spawnSpec) ([]*os.File, error) {
+	or, ow, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	er, ew, err := os.Pipe()
+	if err != nil {
+		or.Close()
+		ow.Close()
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	// A larger pipe means fewer wake-ups for both sides when the job prints fast;
+	// pipe-max-size (1 MiB by default) caps it, and failure only costs speed. Not
+	// through Fd, which would take the read ends out of the poller (see pollable).
+	for _, r := range []*os.File{or, er} {
+		control(r, func(fd int) { unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20) })
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, ow, ew
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	c.outs = []outPipe{{r: or, dst: spec.stdout}, {r: er, dst: spec.stderr}}
+	return []*os.File{ow, ew}, nil
+}
+
+// startAndWait starts cmd and waits for it on the calling goroutine, which it locks to
+// its thread (see spawn). It sends the start's error to started, then the exit to
+// c.exited.
+func (c *child) startAndWait(cmd *exec.Cmd, r *reaper, closeAfterStart []*os.File, started chan<- error) {
+	runtime.LockOSThread()
+	// Never unlocked before the child is reaped; after that the thread may go.
+	defer runtime.UnlockOSThread()
+	r.mu.Lock()
+	err := cmd.Start()
+	if err == nil {
+		r.protect(cmd.Process.Pid)
+	}
+	r.mu.Unlock()
+	for _, f := range closeAfterStart {
+		f.Close()
+	}
+	if err != nil {
+		started <- err
+		return
+	}
+	started <- nil
+	werr := cmd.Wait()
+	info := exitInfo{at: time.Now()}
+	if cmd.ProcessState != nil {
+		info.status, _ = cmd.ProcessState.Sys().(syscall.WaitStatus)
+	} else {
+		info.err = werr
+	}
+	r.unprotect(cmd.Process.Pid)
+	c.exited <- info
 }
 
 // resize copies our terminal's window size to the child's pty, through the master's

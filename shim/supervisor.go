@@ -114,16 +114,9 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if err := os.MkdirAll(s.dir.Logs(), 0o755); err != nil {
 		return ExitUsage, &Error{ExitUsage, fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", s.dir.Path, err)}
 	}
-	lock, err := lockDir(s.dir.Lock())
-	if errors.Is(err, ErrLocked) {
-		who := ""
-		if st, rerr := rundir.ReadState(s.dir.State()); rerr == nil {
-			who = fmt.Sprintf(" (supervisor pid %d)", st.Supervisor.PID)
-		}
-		return ExitUsage, &Error{ExitUsage, fmt.Errorf("%s is in use by another trainwrap%s; wait for it to end, or use another --state-dir", s.dir.Path, who)}
-	}
+	lock, err := s.lockRunDir()
 	if err != nil {
-		return ExitUsage, &Error{ExitUsage, err}
+		return ExitUsage, err
 	}
 	defer lock.Close()
 
@@ -154,22 +147,75 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGCHLD, syscall.SIGPIPE)
 	defer signal.Stop(s.sigs)
 
-	if s.o.Cgroup != CgroupOff {
-		cg, err := newJobCgroup(s.runID)
-		if err != nil {
-			s.logf("cgroup: no cgroup v2 delegation for the job here (%v); processes that leave the job's group and environment may survive its end (--cgroup off silences this)", err)
-		} else {
-			s.cg = cg
-			defer func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := s.cg.remove(ctx); err != nil {
-					s.logf("warning: %v", err)
-				}
-			}()
+	removeCgroup := s.makeCgroup()
+	defer removeCgroup()
+	s.startFirstGuard()
+	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
+
+	s.logw = &lumberjack.Logger{
+		Filename:   s.dir.TrainLog(),
+		MaxSize:    s.o.LogMaxSizeMB,
+		MaxBackups: s.o.LogMaxBackups,
+		Compress:   true,
+	}
+	s.log = &logSink{w: s.logw, stderr: s.stderr()}
+	defer s.logw.Close()
+
+	now := s.initState()
+	if s.o.Preflight != nil {
+		if err := s.o.Preflight(ctx); err != nil {
+			s.state.Status = rundir.StatusGaveUp
+			s.writeState()
+			return ExitPreflight, &Error{ExitPreflight, fmt.Errorf("preflight failed: %w; fix it (trainwrap preflight --fix) or start with --skip-preflight", err)}
 		}
 	}
+	s.startupCheckpoints(ctx)
 
+	s.rs = newRestarter(s.o.Policy, uint64(now.UnixNano()))
+	code := s.loop(ctx)
+	s.finish()
+	return code, nil
+}
+
+// lockRunDir takes the run directory's lock; an *Error says who holds it.
+func (s *supervisor) lockRunDir() (io.Closer, error) {
+	lock, err := lockDir(s.dir.Lock())
+	if errors.Is(err, ErrLocked) {
+		who := ""
+		if st, rerr := rundir.ReadState(s.dir.State()); rerr == nil {
+			who = fmt.Sprintf(" (supervisor pid %d)", st.Supervisor.PID)
+		}
+		return nil, &Error{ExitUsage, fmt.Errorf("%s is in use by another trainwrap%s; wait for it to end, or use another --state-dir", s.dir.Path, who)}
+	}
+	if err != nil {
+		return nil, &Error{ExitUsage, err}
+	}
+	return lock, nil
+}
+
+// makeCgroup gives the job a cgroup of its own where delegation allows, and returns
+// what removes it at the end of the run.
+func (s *supervisor) makeCgroup() func() {
+	if s.o.Cgroup == CgroupOff {
+		return func() {}
+	}
+	cg, err := newJobCgroup(s.runID)
+	if err != nil {
+		s.logf("cgroup: no cgroup v2 delegation for the job here (%v); processes that leave the job's group and environment may survive its end (--cgroup off silences this)", err)
+		return func() {}
+	}
+	s.cg = cg
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.cg.remove(ctx); err != nil {
+			s.logf("warning: %v", err)
+		}
+	}
+}
+
+// startFirstGuard starts the guard that kills the job if we are SIGKILLed.
+func (s *supervisor) startFirstGuard() {
 	exe := s.o.Exe
 	if exe == "" {
 		exe, _ = os.Executable()
@@ -184,17 +230,10 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	} else {
 		s.guard = g
 	}
-	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
+}
 
-	s.logw = &lumberjack.Logger{
-		Filename:   s.dir.TrainLog(),
-		MaxSize:    s.o.LogMaxSizeMB,
-		MaxBackups: s.o.LogMaxBackups,
-		Compress:   true,
-	}
-	s.log = &logSink{w: s.logw, stderr: s.stderr()}
-	defer s.logw.Close()
-
+// initState writes the run's first state.json and returns the run's start.
+func (s *supervisor) initState() time.Time {
 	now := time.Now()
 	s.state = rundir.State{
 		RunID:          s.runID,
@@ -209,38 +248,33 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	}
 	s.recordGuard()
 	s.writeState()
+	return now
+}
 
-	if s.o.Preflight != nil {
-		if err := s.o.Preflight(ctx); err != nil {
-			s.state.Status = rundir.StatusGaveUp
-			s.writeState()
-			return ExitPreflight, &Error{ExitPreflight, fmt.Errorf("preflight failed: %w; fix it (trainwrap preflight --fix) or start with --skip-preflight", err)}
-		}
+// startupCheckpoints runs checkpoint maintenance before attempt 1 and takes the resume
+// point from it.
+func (s *supervisor) startupCheckpoints(ctx context.Context) {
+	if s.o.Checkpoints == nil {
+		return
 	}
-	if s.o.Checkpoints != nil {
-		if res, err := s.o.Checkpoints(ctx); err != nil {
-			s.logf("checkpoints: %v", err)
-		} else {
-			// What an earlier run left may be pruned before the job starts: say so,
-			// as between attempts.
-			s.reportCheckpoints(res, "before attempt 1: ")
-			for i := range res.Removed {
-				res.Removed[i].Startup = true
-			}
-			s.startup = &res
-			s.resume, s.resumeStep = res.Resume, res.ResumeStep
-			s.state.ResumeFrom = res.Resume
-			s.bestCheckpoint = res.NewestComplete
-			if res.Resume != "" {
-				s.logf("resuming from %s (step %d)", res.Resume, res.ResumeStep)
-			}
-		}
+	res, err := s.o.Checkpoints(ctx)
+	if err != nil {
+		s.logf("checkpoints: %v", err)
+		return
 	}
-
-	s.rs = newRestarter(s.o.Policy, uint64(now.UnixNano()))
-	code := s.loop(ctx)
-	s.finish()
-	return code, nil
+	// What an earlier run left may be pruned before the job starts: say so, as
+	// between attempts.
+	s.reportCheckpoints(res, "before attempt 1: ")
+	for i := range res.Removed {
+		res.Removed[i].Startup = true
+	}
+	s.startup = &res
+	s.resume, s.resumeStep = res.Resume, res.ResumeStep
+	s.state.ResumeFrom = res.Resume
+	s.bestCheckpoint = res.NewestComplete
+	if res.Resume != "" {
+		s.logf("resuming from %s (step %d)", res.Resume, res.ResumeStep)
+	}
 }
 
 // sweepPrevious checks the state.json of an earlier supervisor on this directory and
