@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/trainwrap/trainwrap/internal/exitcode"
 	"io"
 	"os"
 	"os/signal"
@@ -30,13 +31,7 @@ const (
 )
 
 // Error is an error with the exit code trainwrap should end with.
-type Error struct {
-	Code int
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
+type Error = exitcode.Error
 
 // supervisor is the state of one `trainwrap run`. Only the goroutine in Run touches it,
 // except the atomics, which the output pumps update.
@@ -83,7 +78,7 @@ type supervisor struct {
 func Run(ctx context.Context, o Options) (int, error) {
 	o.Defaults()
 	if len(o.Command) == 0 {
-		return ExitUsage, &Error{ExitUsage, errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS")}
+		return ExitUsage, &Error{Code: ExitUsage, Err: errors.New("no command given: put it after --, as in trainwrap [run] [flags] -- CMD ARGS")}
 	}
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
@@ -97,7 +92,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	defer s.outTerm.close()
 	rec, notes, err := newRecovery(o.Recovery, o.Command, o.WorkDir, o.StateDir)
 	if err != nil {
-		return ExitUsage, &Error{ExitUsage, err}
+		return ExitUsage, &Error{Code: ExitUsage, Err: err}
 	}
 	s.rec = rec
 	for _, n := range notes {
@@ -112,7 +107,7 @@ func (s *supervisor) logf(format string, args ...any) {
 
 func (s *supervisor) run(ctx context.Context) (int, error) {
 	if err := os.MkdirAll(s.dir.Logs(), 0o755); err != nil {
-		return ExitUsage, &Error{ExitUsage, fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", s.dir.Path, err)}
+		return ExitUsage, &Error{Code: ExitUsage, Err: fmt.Errorf("create run directory %s: %w; choose a writable --state-dir", s.dir.Path, err)}
 	}
 	lock, err := s.lockRunDir()
 	if err != nil {
@@ -121,7 +116,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	defer lock.Close()
 
 	if err := s.sweepPrevious(); err != nil {
-		return ExitUsage, &Error{ExitUsage, err}
+		return ExitUsage, &Error{Code: ExitUsage, Err: err}
 	}
 	s.w = rundir.NewWriter(s.dir, func(msg string) { s.logf("%s", msg) })
 	defer func() {
@@ -132,7 +127,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 
 	s.runID = newRunID()
 	if s.self, err = proc.Self(); err != nil {
-		return ExitUsage, &Error{ExitUsage, fmt.Errorf("read own process identity: %w", err)}
+		return ExitUsage, &Error{Code: ExitUsage, Err: fmt.Errorf("read own process identity: %w", err)}
 	}
 	if err := becomeSubreaper(); err != nil {
 		s.logf("warning: cannot become a child subreaper (%v); orphans of the job will be found by run id only", err)
@@ -166,7 +161,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 		if err := s.o.Preflight(ctx); err != nil {
 			s.state.Status = rundir.StatusGaveUp
 			s.writeState()
-			return ExitPreflight, &Error{ExitPreflight, fmt.Errorf("preflight failed: %w; fix it (trainwrap preflight --fix) or start with --skip-preflight", err)}
+			return ExitPreflight, &Error{Code: ExitPreflight, Err: fmt.Errorf("preflight failed: %w; fix it (trainwrap preflight --fix) or start with --skip-preflight", err)}
 		}
 	}
 	s.startupCheckpoints(ctx)
@@ -185,10 +180,10 @@ func (s *supervisor) lockRunDir() (io.Closer, error) {
 		if st, rerr := rundir.ReadState(s.dir.State()); rerr == nil {
 			who = fmt.Sprintf(" (supervisor pid %d)", st.Supervisor.PID)
 		}
-		return nil, &Error{ExitUsage, fmt.Errorf("%s is in use by another trainwrap%s; wait for it to end, or use another --state-dir", s.dir.Path, who)}
+		return nil, &Error{Code: ExitUsage, Err: fmt.Errorf("%s is in use by another trainwrap%s; wait for it to end, or use another --state-dir", s.dir.Path, who)}
 	}
 	if err != nil {
-		return nil, &Error{ExitUsage, err}
+		return nil, &Error{Code: ExitUsage, Err: err}
 	}
 	return lock, nil
 }
