@@ -133,8 +133,13 @@ func (c *RunCmd) Run(g *Globals) error {
 	opt.CheckpointRoot = root
 	pcfg := c.preflightConfig(g.StateDir, root, cmd)
 	// NVML runs in a child trainwrap: a driver that kills or hangs its caller costs
-	// one check, not the supervisor.
-	pcfg.GPUExec = preflight.GPUChildArgs(opt.Exe, pcfg)
+	// one check, not the supervisor. Without the library there is nothing to kill or
+	// hang, and a child per check (every attempt, every sample) would only say so
+	// again: the GPU check then runs in process and the sampler reads no GPUs.
+	haveNVML := preflight.HaveNVML()
+	if haveNVML {
+		pcfg.GPUExec = preflight.GPUChildArgs(opt.Exe, pcfg)
+	}
 	if root != "" {
 		opt.Checkpoints = c.maintainer(g, root)
 	}
@@ -163,7 +168,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		SampleInterval:  c.SampleInterval,
 		StateDir:        g.StateDir,
 		DiskPaths:       nonEmpty(g.StateDir, root),
-		GPUCommand:      gpuCommand(opt.Exe),
+		GPUCommand:      gpuCommand(opt.Exe, haveNVML),
 		Stderr:          g.Stderr,
 	})
 	if err != nil {
@@ -268,8 +273,10 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 
 // gpuCommand runs the resource sampler's NVML reads in a child trainwrap, so a driver
 // that lacks a function (go-nvml then exits 127) costs a sample, not the supervisor.
-func gpuCommand(exe string) []string {
-	if exe == "" {
+// Without the NVML library it is nil: the in-process reader then fails to load it once
+// and samples no GPUs, with no process per sample.
+func gpuCommand(exe string, haveNVML bool) []string {
+	if exe == "" || !haveNVML {
 		return nil
 	}
 	return []string{exe, "sample-gpus"}

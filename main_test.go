@@ -11,14 +11,41 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/trainwrap/trainwrap/internal/testkit"
+	"github.com/trainwrap/trainwrap/preflight"
 )
 
 // TestMain lets testscript run trainwrap in-process as the command `trainwrap`, and
 // lets tests re-execute the test binary as trainwrap (the chaos trainer, the guard).
+//
+// With $TRAINWRAP_TEST_ARGV_LOG set, every trainwrap process (the one a script starts
+// and each child it re-executes, which inherit the variable) first appends its argv to
+// that file, so a script can count the processes a run started.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"trainwrap": main,
+		"trainwrap": func() {
+			if p := os.Getenv("TRAINWRAP_TEST_ARGV_LOG"); p != "" {
+				logArgv(p)
+			}
+			main()
+		},
 	})
+}
+
+// logArgv appends os.Args as one line to path; O_APPEND keeps concurrent lines whole.
+func logArgv(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "TRAINWRAP_TEST_ARGV_LOG:", err)
+		os.Exit(2)
+	}
+	_, err = f.WriteString(strings.Join(os.Args, " ") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "TRAINWRAP_TEST_ARGV_LOG:", err)
+		os.Exit(2)
+	}
 }
 
 // TestScripts runs the end-to-end CLI scripts in testdata/script.
@@ -58,14 +85,17 @@ func TestScripts(t *testing.T) {
 
 // scriptCondition adds conditions for what only some machines have: [torch] when
 // python3 can import torch (Debian's python3-torch), [have:PROG] when PROG is on PATH,
-// [root] when running as root. A tool .ci/run installs that is missing makes [torch]
-// and [have:PROG] an error under CI=true, so the script fails instead of skipping.
+// [root] when running as root, [nvml] when the NVML library loads. A tool .ci/run
+// installs that is missing makes [torch] and [have:PROG] an error under CI=true, so
+// the script fails instead of skipping.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "torch":
 		return testkit.ScriptNeed("TestScripts", "python3 with torch", "python3-torch", torchPython() != "")
 	case "root":
 		return os.Geteuid() == 0, nil
+	case "nvml":
+		return preflight.HaveNVML(), nil
 	}
 	if prog, ok := strings.CutPrefix(cond, "have:"); ok {
 		pkg, known := scriptTools[prog]

@@ -34,3 +34,6 @@ func (g gpuUnavailable) Run(ctx context.Context) Result {
 func WaitGPUMemoryReleased(ctx context.Context, timeout time.Duration, threshold uint64) error {
 	return nil
 }
+
+// HaveNVML is false: without cgo, trainwrap cannot load NVML.
+func HaveNVML() bool { return false }

@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 				os.Exit(1)
 			}
 			os.Exit(0)
+		case "logfile-child":
+			logFileChild(os.Args[2])
+			os.Exit(0)
 		case "supervise":
 			var to testOptions
 			if err := json.Unmarshal([]byte(os.Getenv("SHIM_TEST_OPTIONS")), &to); err != nil {
