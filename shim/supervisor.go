@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/natefinch/lumberjack.v2"
-
 	"github.com/trainwrap/trainwrap/classify"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/proc"
@@ -43,7 +41,7 @@ type supervisor struct {
 	reaper *reaper
 	sigs   chan os.Signal
 	log    *logSink
-	logw   *lumberjack.Logger
+	logw   *logFile
 	guard  *guardHandle
 	exe    string     // re-executed as the guard
 	cgDir  string     // the job's cgroup, which the guard kills; "" without one
@@ -147,12 +145,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	s.startFirstGuard()
 	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
 
-	s.logw = &lumberjack.Logger{
-		Filename:   s.dir.TrainLog(),
-		MaxSize:    s.o.LogMaxSizeMB,
-		MaxBackups: s.o.LogMaxBackups,
-		Compress:   true,
-	}
+	s.logw = newLogFile(s.dir.TrainLog(), s.o.LogMaxSizeMB, s.o.LogMaxBackups)
 	s.log = &logSink{w: s.logw, stderr: s.stderr()}
 	defer s.logw.Close()
 
