@@ -210,6 +210,7 @@ type GuardCmd struct {
 	SupervisorPID   int    `help:"Pid of the supervisor." required:""`
 	SupervisorStart uint64 `help:"Start time of the supervisor (clock ticks since boot)." required:""`
 	Cgroup          string `help:"The job's cgroup directory, killed as a whole." placeholder:"DIR"`
+	Sentinel        bool   `help:"This guard runs inside the job's cgroup: kill the attempts' leaves, not the whole cgroup."`
 }
 
 // Run waits for the supervisor to go, then sweeps.
@@ -222,5 +223,6 @@ func (c *GuardCmd) Run(g *Globals) error {
 		Stderr:     g.Stderr,
 		Signals:    g.Signals,
 		Cgroup:     c.Cgroup,
+		Sentinel:   c.Sentinel,
 	})
 }

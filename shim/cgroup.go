@@ -25,6 +25,10 @@ const (
 // cgroupPrefix names the job cgroups trainwrap creates: cgroupPrefix + run id.
 const cgroupPrefix = "trainwrap-"
 
+// sentinelLeaf is the leaf of the job's cgroup that holds the sentinel guard, and
+// nothing of the job.
+const sentinelLeaf = "sentinel"
+
 // jobCgroup is a cgroup v2 of the run's own, under the supervisor's cgroup; each
 // attempt of the job is cloned (CLONE_INTO_CGROUP) into a fresh leaf of it,
 // attempt-N: a process that clears its environment and calls setsid is still in it, and
@@ -116,20 +120,63 @@ func (g *jobCgroup) endAttempt(ctx context.Context) error {
 	return removeCgroup(ctx, leaf)
 }
 
-// pids lists the processes in the run's cgroup, every leaf.
+// pids lists the processes of the job in the run's cgroup: every leaf but the
+// sentinel's.
 func (g *jobCgroup) pids() []int {
 	if g == nil {
 		return nil
 	}
-	return cgroupPids(g.dir)
+	return cgroupPids(g.dir, filepath.Join(g.dir, sentinelLeaf))
 }
 
-// cgroupPids lists the processes in dir and the cgroups below it.
-func cgroupPids(dir string) []int {
+// openSentinelLeaf creates the sentinel's leaf and returns it open for CgroupFD.
+func (g *jobCgroup) openSentinelLeaf() (int, error) {
+	leaf := filepath.Join(g.dir, sentinelLeaf)
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return -1, fmt.Errorf("create %s: %w", leaf, err)
+	}
+	fd, err := unix.Open(leaf, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", leaf, err)
+	}
+	return fd, nil
+}
+
+// killAttemptLeaves kills every leaf of runID's cgroup dir but the sentinel's, which
+// holds the caller: the sentinel's sweep when its supervisor is gone. It returns how many
+// processes were in them.
+func killAttemptLeaves(dir, runID string) (int, error) {
+	if runID == "" || filepath.Base(dir) != cgroupPrefix+runID {
+		return 0, fmt.Errorf("cgroup: %s is not the cgroup of run %q; not killing it", dir, runID)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == sentinelLeaf {
+			continue
+		}
+		leaf := filepath.Join(dir, e.Name())
+		n += len(cgroupPids(leaf, ""))
+		if kerr := killCgroup(leaf); kerr != nil {
+			err = kerr
+		}
+	}
+	return n, err
+}
+
+// cgroupPids lists the processes in dir and the cgroups below it, except those in
+// skip and below it ("" skips nothing).
+func cgroupPids(dir, skip string) []int {
 	var out []int
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
+		}
+		if skip != "" && path == skip {
+			return filepath.SkipDir
 		}
 		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
 		if err != nil {
@@ -222,7 +269,7 @@ func killCgroupDir(ctx context.Context, dir, runID string) (int, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	n := len(cgroupPids(dir))
+	n := len(cgroupPids(dir, ""))
 	if err := killCgroup(dir); err != nil {
 		return 0, err
 	}

@@ -71,8 +71,60 @@ func TestGuardKillsTheCgroupWhenTheSupervisorDies(t *testing.T) {
 	assertGone(t, 10*time.Second, id)
 }
 
-// A supervisor SIGKILLed together with its guard leaves its job's cgroup behind; the
-// next trainwrap on the same run directory kills what is in it.
+// The sentinel ends the job when the supervisor and its guard are SIGKILLed together
+// (as a kill of trainwrap's whole process group does): the escaped process carries no
+// run id and left the job's group, so only the cgroup holds it. Before the sentinel it
+// ran on until the next run on the directory.
+func TestSentinelEndsTheJobWhenSupervisorAndGuardDie(t *testing.T) {
+	needCgroup(t)
+	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
+	id := escapeeID(t, s)
+	st := s.waitChild()
+	if st.Guard == nil {
+		t.Fatal("no guard in state.json")
+	}
+	guard := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	sentinel := sentinelOf(t, st.RunID)
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil { // it can replace no guard now
+		t.Fatal(err)
+	}
+	proc.Signal(guard, syscall.SIGKILL)
+	assertGone(t, 10*time.Second, guard)
+	if !id.Alive() {
+		t.Fatal("the escaped process died with the guard alone; the test proves nothing")
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.wait(10 * time.Second)
+	assertGone(t, 10*time.Second, id, sentinel)
+}
+
+// sentinelOf is the sentinel guard of runID, found in its leaf of the job's cgroup
+// with a deadline.
+func sentinelOf(t *testing.T, runID string) proc.ID {
+	t.Helper()
+	parent, err := cgroupParent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := filepath.Join(parent, cgroupPrefix+runID, sentinelLeaf)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pids := cgroupPids(leaf, ""); len(pids) == 1 {
+			in, err := proc.Stat(pids[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return proc.ID{PID: in.PID, StartTime: in.StartTime}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sentinel in %s", leaf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A supervisor SIGKILLed together with its guard and sentinel leaves its job's cgroup
+// behind; the next trainwrap on the same run directory kills what is in it.
 func TestNextRunKillsTheCgroupOfADeadSupervisorAndGuard(t *testing.T) {
 	needCgroup(t)
 	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
@@ -82,12 +134,16 @@ func TestNextRunKillsTheCgroupOfADeadSupervisorAndGuard(t *testing.T) {
 		t.Fatal("no guard in state.json")
 	}
 	guard := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	// The sentinel too, so that nothing of the dead run is left to end its job.
+	sentinel := sentinelOf(t, st.RunID)
+	s.cmd.Process.Signal(syscall.SIGSTOP) // a stopped supervisor replaces no guard
 	proc.Signal(guard, syscall.SIGKILL)
+	proc.Signal(sentinel, syscall.SIGKILL)
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.wait(10 * time.Second)
-	assertGone(t, 10*time.Second, guard)
+	assertGone(t, 10*time.Second, guard, sentinel)
 	if !id.Alive() {
-		t.Fatal("the escaped process died with the supervisor and guard; the test proves nothing")
+		t.Fatal("the escaped process died with the supervisor, guard and sentinel; the test proves nothing")
 	}
 	next := startSupervisorIn(t, t.TempDir(), testOptions{StateDir: s.dir.Path}, "sh", "-c", "exit 0")
 	if code := next.wait(20 * time.Second); code != 0 {

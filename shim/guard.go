@@ -32,6 +32,19 @@ type guardHandle struct {
 // startGuard starts the guard for runID. exe is the trainwrap binary.
 // cgroupDir, when not empty, is the job's cgroup, which the guard kills too.
 func startGuard(exe string, runID string, self proc.ID, cgroupDir string) (*guardHandle, error) {
+	return startGuardProcess(exe, runID, self, cgroupDir, -1)
+}
+
+// startSentinel starts a second guard inside the job's cgroup, in a leaf of its own
+// (leafFD, open on it). A SIGKILL of the supervisor and the guard together, or of
+// trainwrap's whole process group, leaves it alive: it is in a group of its own and its
+// pid is nowhere for a script to find. It then kills the attempts' leaves, as the guard
+// would have; teardown never counts it as the job's (see jobCgroup.pids).
+func startSentinel(exe string, runID string, self proc.ID, cgroupDir string, leafFD int) (*guardHandle, error) {
+	return startGuardProcess(exe, runID, self, cgroupDir, leafFD)
+}
+
+func startGuardProcess(exe string, runID string, self proc.ID, cgroupDir string, leafFD int) (*guardHandle, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
@@ -50,6 +63,9 @@ func startGuard(exe string, runID string, self proc.ID, cgroupDir string) (*guar
 	if cgroupDir != "" {
 		args = append(args, "--cgroup", cgroupDir)
 	}
+	if leafFD >= 0 {
+		args = append(args, "--sentinel")
+	}
 	cmd := &exec.Cmd{
 		Path:   exe,
 		Args:   args,
@@ -58,6 +74,9 @@ func startGuard(exe string, runID string, self proc.ID, cgroupDir string) (*guar
 		Stderr: os.Stderr,
 		// Its own group: a Ctrl-C meant for the supervisor must not reach it.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM},
+	}
+	if leafFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, leafFD
 	}
 	// The guard carries no run id, so that it never finds itself in a sweep.
 	cmd.Env = withoutEnv(os.Environ(), rundir.RunIDEnv)
@@ -127,6 +146,9 @@ type GuardOptions struct {
 	Cgroup string
 	// Signals is the channel from NotifyEarly; nil makes a new one.
 	Signals chan os.Signal
+	// Sentinel is set for the guard that lives in the job's cgroup: it kills the
+	// attempts' leaves, not the whole cgroup, which holds it too.
+	Sentinel bool
 }
 
 // RunGuard is the body of `trainwrap guard`. It waits until its supervisor is gone,
@@ -182,7 +204,13 @@ wait:
 	defer cancel()
 	// The cgroup first: it holds what left the group and cleared its environment.
 	inCgroup := 0
-	if o.Cgroup != "" {
+	if o.Cgroup != "" && o.Sentinel {
+		n, err := killAttemptLeaves(o.Cgroup, o.RunID)
+		if err != nil && o.Stderr != nil {
+			fmt.Fprintf(o.Stderr, "trainwrap guard: %v\n", err)
+		}
+		inCgroup = n
+	} else if o.Cgroup != "" {
 		n, err := killCgroupDir(sweep, o.Cgroup, o.RunID)
 		if err != nil && o.Stderr != nil {
 			fmt.Fprintf(o.Stderr, "trainwrap guard: %v\n", err)

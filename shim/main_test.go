@@ -25,8 +25,9 @@ func TestMain(m *testing.M) {
 			pid := fs.Int("supervisor-pid", 0, "")
 			start := fs.Uint64("supervisor-start", 0, "")
 			cg := fs.String("cgroup", "", "")
+			sentinel := fs.Bool("sentinel", false, "")
 			fs.Parse(os.Args[2:])
-			err := RunGuard(context.Background(), GuardOptions{RunID: *runID, Supervisor: proc.ID{PID: *pid, StartTime: *start}, Cgroup: *cg, Stdin: os.Stdin, Ready: os.Stdout, Stderr: os.Stderr})
+			err := RunGuard(context.Background(), GuardOptions{RunID: *runID, Supervisor: proc.ID{PID: *pid, StartTime: *start}, Cgroup: *cg, Sentinel: *sentinel, Stdin: os.Stdin, Ready: os.Stdout, Stderr: os.Stderr})
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/trainwrap/trainwrap/internal/exitcode"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/signal"
@@ -43,13 +44,15 @@ type supervisor struct {
 	log    *logSink
 	logw   *logFile
 	guard  *guardHandle
-	exe    string     // re-executed as the guard
-	cgDir  string     // the job's cgroup, which the guard kills; "" without one
-	cg     *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
-	state  rundir.State
-	w      *rundir.Writer // state.json and runs.jsonl, surviving a full disk
-	rs     *restarter
-	rec    *recovery // smart recovery; nil when off
+	// sentinel is a second guard inside the job's cgroup; nil without a cgroup.
+	sentinel *guardHandle
+	exe      string     // re-executed as the guard
+	cgDir    string     // the job's cgroup, which the guard kills; "" without one
+	cg       *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
+	state    rundir.State
+	w        *rundir.Writer // state.json and runs.jsonl, surviving a full disk
+	rs       *restarter
+	rec      *recovery // smart recovery; nil when off
 
 	// The job's output (and our messages) on the way to our stdout and stderr.
 	outTerm, errTerm *termWriter
@@ -143,7 +146,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	removeCgroup := s.makeCgroup()
 	defer removeCgroup()
 	s.startFirstGuard()
-	defer func() { s.guard.stop() }() // the guard of the end, which may be a restarted one
+	defer func() { s.guard.stop(); s.sentinel.stop() }() // the guard of the end, which may be a restarted one; the sentinel before the cgroup goes
 
 	s.logw = newLogFile(s.dir.TrainLog(), s.o.LogMaxSizeMB, s.o.LogMaxBackups)
 	s.log = &logSink{w: s.logw, stderr: s.stderr()}
@@ -217,6 +220,19 @@ func (s *supervisor) startFirstGuard() {
 		s.logf("warning: %v; if trainwrap is killed with SIGKILL, grandchildren of the job may survive until the next run on this directory", err)
 	} else {
 		s.guard = g
+	}
+	if s.cg == nil {
+		return
+	}
+	// The guard dies with us when trainwrap's whole group or both pids are SIGKILLed;
+	// the sentinel, in the job's cgroup and a group of its own, still ends the job.
+	fd, err := s.cg.openSentinelLeaf()
+	if err == nil {
+		s.sentinel, err = startSentinel(exe, s.runID, s.self, cgDir, fd)
+		unix.Close(fd)
+	}
+	if err != nil {
+		s.logf("warning: cgroup sentinel: %v; if trainwrap and its guard are both SIGKILLed, the job runs on until the next run on this directory", err)
 	}
 }
 
