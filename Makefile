@@ -16,6 +16,10 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -run 'TestOutput' -timeout 10m ./shim
+	@# The classifier's per-class accuracy on its corpus, printed: go test hides a
+	@# passing test's log.
+	@out=$$($(GO) test -count=1 -run '^TestCorpus$$' -v ./classify 2>&1); rc=$$?; \
+	  echo "$$out" | sed -n 's/^ *corpus_test.go:[0-9]*: //p' | grep -v '^misclassified'; exit $$rc
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./...
