@@ -83,6 +83,7 @@ type ExitError struct {
 	Mode string
 }
 
+// Error names the fail mode and the exit code it ends the trainer with.
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("chaos train: fail mode %s: exit %d", e.Mode, e.Code)
 }

@@ -27,6 +27,7 @@ type ID struct {
 	StartTime uint64 `json:"start_time"`
 }
 
+// String is pid@starttime, as logs and errors show a process.
 func (id ID) String() string { return fmt.Sprintf("%d@%d", id.PID, id.StartTime) }
 
 // Info is what /proc/PID/stat says of one process.
