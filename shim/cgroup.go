@@ -269,7 +269,7 @@ func killCgroupDir(ctx context.Context, dir, runID string) (int, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	n := len(cgroupPids(dir, ""))
+	n := len(cgroupPids(dir, filepath.Join(dir, sentinelLeaf))) // the job's, not the sentinel
 	if err := killCgroup(dir); err != nil {
 		return 0, err
 	}

@@ -146,7 +146,9 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	removeCgroup := s.makeCgroup()
 	defer removeCgroup()
 	s.startFirstGuard()
-	defer func() { s.guard.stop(); s.sentinel.stop() }() // the guard of the end, which may be a restarted one; the sentinel before the cgroup goes
+	// The sentinel first: the guard's sweep of the cgroup would count and kill it. The
+	// guard of the end may be a restarted one.
+	defer func() { s.sentinel.stop(); s.guard.stop() }()
 
 	s.logw = newLogFile(s.dir.TrainLog(), s.o.LogMaxSizeMB, s.o.LogMaxBackups)
 	s.log = &logSink{w: s.logw, stderr: s.stderr()}
