@@ -4,6 +4,7 @@
 #   the same through a pty: script -qfec against trainwrap --pty always;
 #   child exit -> verdict and exit -> next exec latency (p50/p99) in a zero-backoff crash
 #   loop, against the same job in a bare shell loop (fork+wait);
+#   supervisor CPU for 4x the output against 1x (linear: 4x);
 #   supervisor RSS and idle CPU, against tini when installed.
 # Each figure issue 12 compares is also printed as a ROW line for bench/summary.sh.
 # Usage: bench/shim.sh [path/to/trainwrap]   (SIZE=bytes to change the volume)
@@ -45,6 +46,22 @@ echo "ROW|pipe output, $((SIZE >> 20)) MiB, default flags|$(cat rate.trainwrap-r
 best script script -qfec "$job" script.out
 best trainwrap-pty "$TW" --pty always --skip-preflight --sample-interval 0 -- sh -c "$job"
 echo "ROW|--pty always, $((SIZE >> 20)) MiB|$(cat rate.trainwrap-pty)|script -qfec|$(cat rate.script)|MB/s|ratio>=1.0"
+
+echo "== supervisor CPU for 4x the output (default flags)"
+# The supervisor's own ticks (its job's are not in them), last read every 0.1 s while it
+# runs: the loss is under one read's worth, at either volume.
+cpu_of() { # bytes: supervisor CPU seconds
+	local pid t=0 v
+	"$TW" --pty never --skip-preflight --sample-interval 0 -- sh -c "yes \"$line\" | head -c $1" >/dev/null 2>&1 &
+	pid=$!
+	while v=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null); do t=$v; sleep 0.1; done
+	wait "$pid" || true
+	rm -rf .trainwrap
+	awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+c1=$(cpu_of "$SIZE"); c4=$(cpu_of $((SIZE * 4)))
+echo "supervisor CPU: $c1 s for $((SIZE >> 20)) MiB, $c4 s for $((SIZE >> 18)) MiB"
+echo "ROW|CPU, 4x vs 1x the output ($((SIZE >> 20)) MiB)|$(awk -v a="$c1" -v b="$c4" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')|linear|4|x|value<=4.2"
 
 echo "== latency, zero-backoff crash loop of 200 attempts"
 "$TW" --pty never --skip-preflight --backoff-initial 0 --max-restarts-in-window 0 --max-failures-without-progress 0 \
