@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side figures for checkpoint hashing (issue: checkpoints):
-#   throughput on one 1 GiB file, page cache warm: cat FILE >/dev/null, xxh64sum FILE,
+#   throughput on one 512 MiB file, page cache warm: cat FILE >/dev/null, xxh64sum FILE,
 #   trainwrap checkpoints hash --full (goal: >= 0.9x cat);
+#   one hash + prune pass over 1000 small checkpoints (goal: <= 1 s);
 #   re-verifying an unchanged 10-file checkpoint: files read (must be 0) and time.
 # Usage: bench/checkpoints.sh [path/to/trainwrap]   (SIZE=bytes to change the file size)
 set -euo pipefail
 TW=$(realpath "${1:-bin/trainwrap}")
-SIZE=${SIZE:-1073741824}
+SIZE=${SIZE:-536870912}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -33,8 +34,10 @@ echo "== hashing throughput, $((SIZE >> 20)) MiB file, page cache warm, best of 
 cat_rate=$(best cat "$file")
 printf "%-36s %6d MB/s\n" "cat FILE >/dev/null" "$cat_rate"
 if command -v xxh64sum >/dev/null; then
-	printf "%-36s %6d MB/s\n" "xxh64sum FILE" "$(best xxh64sum "$file")"
+	xxh_rate=$(best xxh64sum "$file")
+	printf "%-36s %6d MB/s\n" "xxh64sum FILE" "$xxh_rate"
 else
+	xxh_rate=-
 	echo "xxh64sum                             (not installed: apt-get install xxhash)"
 fi
 tw_rate=$(best "$TW" --state-dir run checkpoints hash --full --quiet-period 0 root)
@@ -46,6 +49,8 @@ printf "%-36s %6d MB/s  (%s x cat)\n" "trainwrap checkpoints hash --full" "$tw_r
 mkdir -p tiny/step_1 && echo x >tiny/step_1/__0_0.distcp && echo m >tiny/step_1/.metadata
 t0=$(now); "$TW" --state-dir run3 checkpoints hash --full --quiet-period 0 tiny >/dev/null; t1=$(now)
 printf "%-36s %6.1f ms\n" "fixed cost (hash of a 2-byte checkpoint)" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"
+echo "ROW|hash $((SIZE >> 20)) MiB from page cache|$tw_rate|cat FILE|$cat_rate|MB/s|ratio>=0.9"
+echo "ROW|hash $((SIZE >> 20)) MiB from page cache|$tw_rate|xxh64sum FILE|$xxh_rate|MB/s|-"
 echo "(the Go benchmark BenchmarkHashFile compares hashing with reading in-process, without it)"
 
 echo "== re-verify of an unchanged 10-file checkpoint"
@@ -65,3 +70,16 @@ if command -v strace >/dev/null; then
 	n=$(strace -f -e trace=openat "$TW" --state-dir run2 checkpoints verify --quiet-period 0 root2 2>&1 >/dev/null | grep -c 'distcp' || true)
 	echo "checkpoint files opened by verify (strace): $n"
 fi
+
+echo "== one hash + prune pass over 1000 small checkpoints"
+for i in $(seq 1 1000); do
+	mkdir "many/step_$i" -p && echo "weights $i" >"many/step_$i/__0_0.distcp" && echo m >"many/step_$i/.metadata"
+done
+t0=$(now)
+"$TW" --state-dir run4 checkpoints hash --quiet-period 0 many >/dev/null
+"$TW" --state-dir run4 checkpoints prune --quiet-period 0 --keep 3 --yes many >/dev/null
+t1=$(now)
+left=$(find many -mindepth 1 -maxdepth 1 -name 'step_*' | wc -l)
+pass=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "hash + prune --keep 3 --yes: $pass s (two process starts included); step dirs left: $left"
+echo "ROW|one hash+prune pass, 1000 small checkpoints|$pass|-|-|s|value<=1"

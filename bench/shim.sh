@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Side-by-side figures for the supervisor (issue: trainwrap run):
-#   throughput of 1 GiB of training-log lines: no wrapper, tee FILE, trainwrap --pty never;
-#   child exit -> verdict and exit -> next exec latency (p50/p99) in a zero-backoff crash loop;
-#   supervisor RSS and idle CPU.
+#   throughput of 256 MiB of training-log lines: no wrapper, tee FILE, trainwrap --pty never;
+#   the same through a pty: script -qfec against trainwrap --pty always;
+#   child exit -> verdict and exit -> next exec latency (p50/p99) in a zero-backoff crash
+#   loop, against the same job in a bare shell loop (fork+wait);
+#   supervisor CPU for 4x the output against 1x (linear: 4x);
+#   supervisor RSS and idle CPU, against tini when installed.
+# Each figure issue 12 compares is also printed as a ROW line for bench/summary.sh.
 # Usage: bench/shim.sh [path/to/trainwrap]   (SIZE=bytes to change the volume)
 set -euo pipefail
 TW=$(realpath "${1:-bin/trainwrap}")
-SIZE=${SIZE:-1073741824}
+SIZE=${SIZE:-268435456}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -36,6 +40,28 @@ best tee sh -c "$job | tee tee.out"
 best trainwrap "$TW" --pty never --skip-preflight --sample-interval 0 --log-max-size 4096 -- sh -c "$job"
 best trainwrap-rotating "$TW" --pty never --skip-preflight --sample-interval 0 -- sh -c "$job"
 awk -v t="$(cat rate.tee)" -v w="$(cat rate.trainwrap)" 'BEGIN { printf "trainwrap / tee             %6.2f x\n", w / t }'
+# The issue's row is default flags: rotation on.
+echo "ROW|pipe output, $((SIZE >> 20)) MiB, default flags|$(cat rate.trainwrap-rotating)|tee FILE|$(cat rate.tee)|MB/s|ratio>=1.0"
+# script(1) needs no terminal of its own; its typescript file is the log, as train.log is ours.
+best script script -qfec "$job" script.out
+best trainwrap-pty "$TW" --pty always --skip-preflight --sample-interval 0 -- sh -c "$job"
+echo "ROW|--pty always, $((SIZE >> 20)) MiB|$(cat rate.trainwrap-pty)|script -qfec|$(cat rate.script)|MB/s|ratio>=1.0"
+
+echo "== supervisor CPU for 4x the output (default flags)"
+# The supervisor's own ticks (its job's are not in them), last read every 0.1 s while it
+# runs: the loss is under one read's worth, at either volume.
+cpu_of() { # bytes: supervisor CPU seconds
+	local pid t=0 v
+	"$TW" --pty never --skip-preflight --sample-interval 0 -- sh -c "yes \"$line\" | head -c $1" >/dev/null 2>&1 &
+	pid=$!
+	while v=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null); do t=$v; sleep 0.1; done
+	wait "$pid" || true
+	rm -rf .trainwrap
+	awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+c1=$(cpu_of "$SIZE"); c4=$(cpu_of $((SIZE * 4)))
+echo "supervisor CPU: $c1 s for $((SIZE >> 20)) MiB, $c4 s for $((SIZE >> 18)) MiB"
+echo "ROW|CPU, 4x vs 1x the output ($((SIZE >> 20)) MiB)|$(awk -v a="$c1" -v b="$c4" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')|linear|4|x|value<=4.2"
 
 echo "== latency, zero-backoff crash loop of 200 attempts"
 "$TW" --pty never --skip-preflight --backoff-initial 0 --max-restarts-in-window 0 --max-failures-without-progress 0 \
@@ -48,15 +74,53 @@ pct() { awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100); if (i < 1) i 
 echo "exit -> verdict (ms)        p50 $(pct verdict.ms 50)  p99 $(pct verdict.ms 99)   (includes the job's own date(1) fork)"
 echo "exit -> next exec (ms)      p50 $(pct next.ms 50)  p99 $(pct next.ms 99)   (includes sh start-up and date(1))"
 rm -rf .trainwrap
+# The anchor: the same job and timestamps in a bare shell loop, whose "verdict" is the
+# parent's date(1) after wait; the same forks are in both figures.
+rm -f starts exits
+for _ in $(seq 200); do sh -c 'date +%s%N >>starts; date +%s%N >>exits; exit 3' || date +%s%N >>ends.bare; done
+paste exits ends.bare | awk '{ print ($2 - $1) / 1e6 }' | sort -n >verdict.bare
+paste <(head -n -1 exits) <(tail -n +2 starts) | awk '{ print ($2 - $1) / 1e6 }' | sort -n >next.bare
+echo "bare shell loop (ms)        verdict p50 $(pct verdict.bare 50) p99 $(pct verdict.bare 99); next exec p50 $(pct next.bare 50) p99 $(pct next.bare 99)"
+echo "ROW|child exit -> verdict p50|$(pct verdict.ms 50)|bare fork+wait|$(pct verdict.bare 50)|ms|-"
+echo "ROW|child exit -> verdict p99|$(pct verdict.ms 99)|bare fork+wait|$(pct verdict.bare 99)|ms|value<=5"
+echo "ROW|exit -> next exec p50 (backoff 0)|$(pct next.ms 50)|bare shell loop|$(pct next.bare 50)|ms|-"
+echo "ROW|exit -> next exec p99 (backoff 0)|$(pct next.ms 99)|bare shell loop|$(pct next.bare 99)|ms|value<=20"
 
 echo "== supervisor RSS and idle CPU over 10 s (job: sleep)"
-"$TW" --pty never --skip-preflight -- sleep 12 >/dev/null 2>&1 &
-pid=$!
-sleep 1.5
-ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-c0=$(ticks); sleep 10; c1=$(ticks)
-rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
-hz=$(getconf CLK_TCK)
-echo "supervisor RSS              $((rss / 1024)) MB"
-awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "supervisor idle CPU         %.3f%% of one core\n", (b - a) / hz / 10 * 100 }'
-wait "$pid" || true
+# The footprint is the wrapper and its helpers (trainwrap's guards are re-executions of
+# trainwrap, its direct children with its name); the job itself is left out.
+procs() { # pid: it and its children of the same name
+	local c
+	c=$(cat "/proc/$1/comm")
+	echo "$1"
+	for k in $(ps -o pid= --ppid "$1"); do [ "$(cat "/proc/$k/comm" 2>/dev/null)" = "$c" ] && echo "$k"; done
+	true
+}
+footprint() { # name, command...: prints "RSS-kB idle-CPU-%"
+	local pid ps0 c0 c1 rss hz
+	"${@:2}" >/dev/null 2>&1 &
+	pid=$!
+	sleep 1.5
+	ps0=$(procs "$pid")
+	ticks() { for q in $ps0; do awk '{ print $14 + $15 }' "/proc/$q/stat"; done | awk '{ t += $1 } END { print t }'; }
+	c0=$(ticks); sleep 10; c1=$(ticks)
+	rss=$(for q in $ps0; do awk '/VmRSS/ { print $2 }' "/proc/$q/status"; done | awk '{ t += $1 } END { print t }')
+	hz=$(getconf CLK_TCK)
+	wait "$pid" || true
+	printf "%-28s %6.1f MB RSS (%d processes), idle CPU %.3f%% of one core\n" "$1" "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" \
+		"$(echo "$ps0" | wc -w)" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { print (b - a) / hz / 10 * 100 }')"
+	echo "$rss $(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / 10 * 100 }')" >"foot.$1"
+}
+footprint trainwrap "$TW" --pty never --skip-preflight -- sleep 12
+read -r tw_rss tw_cpu <foot.trainwrap
+if command -v tini >/dev/null; then
+	footprint tini tini -s -- sleep 12
+	read -r ti_rss ti_cpu <foot.tini
+	anchor=tini
+else
+	echo "tini                         (not installed: apt-get install tini; no anchor)"
+	ti_rss=- ti_cpu=- anchor="tini (not installed)"
+fi
+mb() { [ "$1" = - ] && echo - || awk -v r="$1" 'BEGIN { printf "%.1f", r / 1024 }'; }
+echo "ROW|supervisor RSS, guards included|$(mb "$tw_rss")|$anchor|$(mb "$ti_rss")|MB|value<=12"
+echo "ROW|supervisor idle CPU|$tw_cpu|$anchor|$ti_cpu|% core|value<=0.05"
