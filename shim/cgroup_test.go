@@ -77,13 +77,7 @@ func TestGuardKillsTheCgroupWhenTheSupervisorDies(t *testing.T) {
 // ran on until the next run on the directory.
 func TestSentinelEndsTheJobWhenSupervisorAndGuardDie(t *testing.T) {
 	needCgroup(t)
-	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
-	id := escapeeID(t, s)
-	st := s.waitChild()
-	if st.Guard == nil {
-		t.Fatal("no guard in state.json")
-	}
-	guard := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	s, id, st, guard := startEscapedRun(t)
 	sentinel := sentinelOf(t, st.RunID)
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil { // it can replace no guard now
 		t.Fatal(err)
@@ -96,6 +90,19 @@ func TestSentinelEndsTheJobWhenSupervisorAndGuardDie(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGKILL)
 	s.wait(10 * time.Second)
 	assertGone(t, 10*time.Second, id, sentinel)
+}
+
+// startEscapedRun starts a job whose escapee waits in the job's cgroup, and returns
+// the run, the escapee, the state once the child runs, and the guard recorded there.
+func startEscapedRun(t *testing.T) (*supervised, proc.ID, rundir.State, proc.ID) {
+	t.Helper()
+	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
+	id := escapeeID(t, s)
+	st := s.waitChild()
+	if st.Guard == nil {
+		t.Fatal("no guard in state.json")
+	}
+	return s, id, st, proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
 }
 
 // sentinelOf is the sentinel guard of runID, found in its leaf of the job's cgroup
@@ -127,13 +134,7 @@ func sentinelOf(t *testing.T, runID string) proc.ID {
 // behind; the next trainwrap on the same run directory kills what is in it.
 func TestNextRunKillsTheCgroupOfADeadSupervisorAndGuard(t *testing.T) {
 	needCgroup(t)
-	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
-	id := escapeeID(t, s)
-	st := s.waitChild()
-	if st.Guard == nil {
-		t.Fatal("no guard in state.json")
-	}
-	guard := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	s, id, st, guard := startEscapedRun(t)
 	// The sentinel too, so that nothing of the dead run is left to end its job.
 	sentinel := sentinelOf(t, st.RunID)
 	s.cmd.Process.Signal(syscall.SIGSTOP) // a stopped supervisor replaces no guard
@@ -261,13 +262,7 @@ grep '^0::' /proc/self/cgroup; echo "attempt $TRAINWRAP_ATTEMPT ran"`
 // the supervisor is SIGKILLed afterwards.
 func TestDeadGuardIsReplaced(t *testing.T) {
 	needCgroup(t)
-	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
-	id := escapeeID(t, s)
-	st := s.waitChild()
-	if st.Guard == nil {
-		t.Fatal("no guard in state.json")
-	}
-	old := proc.ID{PID: st.Guard.PID, StartTime: st.Guard.StartTime}
+	s, id, _, old := startEscapedRun(t)
 	proc.Signal(old, syscall.SIGKILL)
 	var next proc.ID
 	testkit.Eventually(t, 10*time.Second, "a new guard in state.json", func() bool {

@@ -206,14 +206,7 @@ func TestStuckStdoutReaderLosesOnlyItsCopy(t *testing.T) {
 			if code := s.wait(120 * time.Second); code != 0 {
 				t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
 			}
-			var lines []string
-			for _, l := range logLines(t, s.log(), 1) {
-				c, ok := strings.CutSuffix(l, pad)
-				if !ok {
-					c = l + " (padding lost)"
-				}
-				lines = append(lines, c)
-			}
+			lines := paddedLogLines(t, s, pad)
 			if err := checkNumbered(lines, "line ", n); err != nil {
 				t.Fatalf("log: %v", err)
 			}
@@ -313,6 +306,17 @@ func TestDrainLimitsNeverCutTheJobsOwnOutput(t *testing.T) {
 	if code := s.wait(120 * time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
 	}
+	lines := paddedLogLines(t, s, pad)
+	if err := checkNumbered(lines, "line ", n); err != nil {
+		t.Fatalf("log: %v\n%s", err, s.stderr.String())
+	}
+	read()
+}
+
+// paddedLogLines is attempt 1's log lines with pad cut off each; a line that lost its
+// padding is marked so, for checkNumbered to report.
+func paddedLogLines(t *testing.T, s *supervised, pad string) []string {
+	t.Helper()
 	var lines []string
 	for _, l := range logLines(t, s.log(), 1) {
 		c, ok := strings.CutSuffix(l, pad)
@@ -321,8 +325,5 @@ func TestDrainLimitsNeverCutTheJobsOwnOutput(t *testing.T) {
 		}
 		lines = append(lines, c)
 	}
-	if err := checkNumbered(lines, "line ", n); err != nil {
-		t.Fatalf("log: %v\n%s", err, s.stderr.String())
-	}
-	read()
+	return lines
 }
