@@ -7,7 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/trainwrap/trainwrap/training"
 )
+
+// MaxStateAnomalies bounds State.Anomalies: state.json is rewritten on every event, so
+// a run that finds an anomaly every minute for a week must not make it grow.
+const MaxStateAnomalies = 20
+
+// AddAnomaly appends a to s.Anomalies, dropping the oldest past MaxStateAnomalies.
+func (s *State) AddAnomaly(a training.Anomaly) {
+	s.Anomalies = append(s.Anomalies, a)
+	if n := len(s.Anomalies) - MaxStateAnomalies; n > 0 {
+		s.Anomalies = append(s.Anomalies[:0:0], s.Anomalies[n:]...)
+	}
+}
 
 // Status values of State.Status.
 const (
@@ -56,7 +70,10 @@ type State struct {
 	AttemptCommand []string          `json:"attempt_command,omitempty"`
 	AttemptEnv     map[string]string `json:"attempt_env,omitempty"`
 	Adjustments    []Adjustment      `json:"adjustments,omitempty"`
-	Updated        time.Time         `json:"updated"`
+	// Anomalies are the newest findings of the training-metrics detector, at most
+	// MaxStateAnomalies, oldest first; every one is also in its attempt's record.
+	Anomalies []training.Anomaly `json:"anomalies,omitempty"`
+	Updated   time.Time          `json:"updated"`
 }
 
 // ErrCorruptState is returned (wrapped) by ReadState when state.json exists but does
