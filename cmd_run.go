@@ -235,9 +235,9 @@ func nonEmpty(paths ...string) []string {
 // quarantine, choose the resume point. It runs only once every process of the job is
 // gone, so no quiet period is needed; files held open by any other live process still
 // make their checkpoint in-progress.
-func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim.CheckpointResult, error) {
+func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context, int64) (shim.CheckpointResult, error) {
 	manifests := rundir.New(g.StateDir).Manifests()
-	return func(ctx context.Context) (shim.CheckpointResult, error) {
+	return func(ctx context.Context, before int64) (shim.CheckpointResult, error) {
 		res := shim.CheckpointResult{NewestComplete: -1}
 		if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
 			return res, nil // the job has not written any yet
@@ -252,6 +252,9 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 			// Another node's job may be writing into a shared root while this node is
 			// between attempts; only one node may judge and move checkpoints.
 			DryRun: c.NoPrune,
+			// After an anomaly, what was saved since holds the bad steps' weights.
+			Before:       before,
+			BeforeReason: fmt.Sprintf("saved at or after step %d, where the training went bad (--on-anomaly restart)", before),
 		})
 		if err != nil {
 			return res, err
