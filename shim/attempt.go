@@ -46,19 +46,19 @@ type attemptState struct {
 	ctx context.Context
 	res attemptResult
 
-	argv      []string
-	usePty    bool
-	env       []string
-	cls       *classify.Classifier
-	t         *tee
-	tap       *metricsTap // nil without a recogniser
+	argv   []string
+	usePty bool
+	env    []string
+	cls    *classify.Classifier
+	t      *tee
+	tap    *metricsTap // nil without a recogniser
 	// metricsDropped counts samples lost to a full queue; the first loss is said.
 	metricsDropped int64
 	warnedDropped  bool
-	c         *child
-	j         job
-	pumpsDone chan struct{}
-	oomBefore int64
+	c              *child
+	j              job
+	pumpsDone      chan struct{}
+	oomBefore      int64
 	// dropsBefore is the terminal's drop count at the start: the attempt's share is the rest.
 	dropsBefore int64
 	// stallFrom is the attempt's start on the stall Clock: the startup window counts from it.
