@@ -16,6 +16,7 @@ import (
 	"github.com/trainwrap/trainwrap/preflight"
 	"github.com/trainwrap/trainwrap/rundir"
 	"github.com/trainwrap/trainwrap/shim"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // RunCmd supervises a training command: trainwrap [run] [flags] -- CMD ARGS...
@@ -63,6 +64,9 @@ type RunCmd struct {
 	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang and success." placeholder:"URL"`
 	NotifyCommand   string        `help:"Run this shell command on the same events, with TRAINWRAP_* env vars and the JSON on stdin." placeholder:"CMD"`
 	SampleInterval  time.Duration `help:"Sample host memory, disk free and GPU stats into the run dir this often (0 = off)." default:"30s"`
+
+	Metric    []string `help:"Also read this metric from the output: NAME=REGEX, the regexp's first group (or its whole match) the number; repeat for more. Kept in the run dir's metrics.jsonl; a NAME of a built-in (loss, loss_scale, samples_per_second, step_time_seconds) feeds its anomaly checks." sep:"none" placeholder:"NAME=REGEX"`
+	OnAnomaly string   `help:"When the training goes bad without crashing (loss spike, loss flat, loss scale collapse, throughput drop, straggler): warn (say it, record it, notify), or restart (also stop the attempt and resume from the newest checkpoint saved before the anomaly)." enum:"warn,restart" default:"warn"`
 
 	JobFlags
 
@@ -114,6 +118,11 @@ func (c *RunCmd) Run(g *Globals) error {
 	if c.MinBatch < 1 {
 		return exitcode.New(2, fmt.Errorf("--min-batch %d: must be at least 1", c.MinBatch))
 	}
+	tr, err := c.trainingOptions()
+	if err != nil {
+		return exitcode.New(2, err)
+	}
+	opt.Training = tr
 	opt.ResumeAllowance = c.ResumeAllowance
 	opt.Signals = g.Signals
 	opt.Cgroup = c.Cgroup
@@ -184,6 +193,23 @@ func (c *RunCmd) Run(g *Globals) error {
 		return exitcode.New(code, nil)
 	}
 	return nil
+}
+
+// trainingOptions are the metrics recognisers and the anomaly detector the flags ask
+// for. A bad --metric is a usage error naming it.
+func (c *RunCmd) trainingOptions() (shim.TrainingOptions, error) {
+	var custom []training.Custom
+	for _, spec := range c.Metric {
+		m, err := training.ParseCustom(spec)
+		if err != nil {
+			return shim.TrainingOptions{}, err
+		}
+		custom = append(custom, m)
+	}
+	return shim.TrainingOptions{
+		NewRecognizer: func() shim.LineRecognizer { return training.NewRecognizer(custom) },
+		OnAnomaly:     c.OnAnomaly,
+	}, nil
 }
 
 // runPreflight runs the checks before the first attempt; warnings are shown and do not
