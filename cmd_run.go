@@ -67,6 +67,11 @@ type RunCmd struct {
 
 	Metric    []string `help:"Also read this metric from the output: NAME=REGEX, the regexp's first group (or its whole match) the number; repeat for more. Kept in the run dir's metrics.jsonl; a NAME of a built-in (loss, loss_scale, samples_per_second, step_time_seconds) feeds its anomaly checks." sep:"none" placeholder:"NAME=REGEX"`
 	OnAnomaly string   `help:"When the training goes bad without crashing (loss spike, loss flat, loss scale collapse, throughput drop, straggler): warn (say it, record it, notify), or restart (also stop the attempt and resume from the newest checkpoint saved before the anomaly)." enum:"warn,restart" default:"warn"`
+	// The detector's thresholds a user may need to move; 0 keeps the detector's own
+	// default (training.DetectorOptions), so the two cannot disagree.
+	SpikeZ              float64 `help:"A loss this many robust standard deviations (1.4826 x MAD) above the median of the recent losses is a loss spike (0 = the detector's default)." default:"0" placeholder:"Z"`
+	LossFlatSteps       int64   `help:"A loss that made no new low for this many steps is flat (0 = the detector's default)." default:"0" placeholder:"N"`
+	ThroughputDropRatio float64 `help:"Throughput (samples/s, or 1/step time) below this fraction of the attempt's own baseline, sustained, is a throughput drop (0 = the detector's default)." default:"0" placeholder:"R"`
 
 	JobFlags
 
@@ -206,8 +211,19 @@ func (c *RunCmd) trainingOptions() (shim.TrainingOptions, error) {
 		}
 		custom = append(custom, m)
 	}
+	switch {
+	case c.SpikeZ < 0:
+		return shim.TrainingOptions{}, fmt.Errorf("--spike-z %g: must be above 0 (higher finds fewer spikes), or 0 for the default", c.SpikeZ)
+	case c.LossFlatSteps < 0:
+		return shim.TrainingOptions{}, fmt.Errorf("--loss-flat-steps %d: must be a number of steps, or 0 for the default", c.LossFlatSteps)
+	case c.ThroughputDropRatio < 0 || c.ThroughputDropRatio >= 1:
+		return shim.TrainingOptions{}, fmt.Errorf("--throughput-drop-ratio %g: must be a fraction between 0 and 1 (0.5: half the baseline), or 0 for the default", c.ThroughputDropRatio)
+	}
+	dopt := training.DetectorOptions{SpikeZ: c.SpikeZ, FlatSteps: c.LossFlatSteps, ThroughputRatio: c.ThroughputDropRatio}
 	return shim.TrainingOptions{
 		NewRecognizer: func() shim.LineRecognizer { return training.NewRecognizer(custom) },
+		Detector:      training.NewDetector(dopt),
+		OpenSeries:    func(path string) (shim.SeriesSink, error) { return training.OpenSeries(path) },
 		OnAnomaly:     c.OnAnomaly,
 	}, nil
 }

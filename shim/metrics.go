@@ -40,7 +40,7 @@ type AnomalyDetector interface {
 // SeriesSink keeps the samples in the run dir's metrics.jsonl, bounded: training's
 // SeriesWriter is one. Only the lifecycle loop calls it.
 type SeriesSink interface {
-	Write(s training.Sample) error
+	Append(samples []training.Sample) error
 	Close() error
 }
 
@@ -181,20 +181,20 @@ func (a *attemptState) onMetrics(act bool) {
 	if len(samples) == 0 {
 		return
 	}
-	for _, smp := range samples {
-		if s.series != nil {
-			if err := s.series.Write(smp); err != nil {
-				s.seriesErrors++
-				if s.seriesErrors == 1 {
-					s.logf("warning: metrics: %v; the job goes on, failed writes are counted", err)
-				}
+	if s.series != nil {
+		if err := s.series.Append(samples); err != nil {
+			s.seriesErrors++
+			s.state.MetricsWriteErrors = s.seriesErrors
+			if s.seriesErrors == 1 {
+				s.logf("warning: metrics: %v; the job goes on, failed writes are counted", err)
 			}
 		}
-		if s.o.Training.Detector == nil {
-			continue
-		}
-		for _, an := range s.o.Training.Detector.Observe(smp) {
-			a.onAnomaly(an, act)
+	}
+	if d := s.o.Training.Detector; d != nil {
+		for _, smp := range samples {
+			for _, an := range d.Observe(smp) {
+				a.onAnomaly(an, act)
+			}
 		}
 	}
 	s.publish(observe.Event{Kind: observe.Metrics, Samples: samples, Step: s.step.Load()})
