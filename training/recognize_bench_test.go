@@ -41,3 +41,19 @@ func BenchmarkRecognize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDetectorObserve is the detector's cost per sample, on a healthy run's mix
+// of loss, learning rate, throughput and step time.
+func BenchmarkDetectorObserve(b *testing.B) {
+	s := newSeries(1)
+	s.healthy(1, 0, 2000)
+	d := NewDetector(DetectorOptions{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		smp := s.samples[i%len(s.samples)]
+		smp.Step += int64(i / len(s.samples) * 2000) // keep steps rising across laps
+		d.Observe(smp)
+		i++
+	}
+}
