@@ -157,6 +157,9 @@ func scenarios() []scenario {
 			class: "cuda_oom", restart: true, resume: suiteResume,
 			records: checkSmallerBatch,
 		},
+		anomalous(FailLossSpike, training.LossSpike),
+		anomalous(FailLossScaleCollapse, training.LossScaleCollapse),
+		anomalous(FailSlowdown, training.ThroughputDrop),
 		{
 			name: "crash-loop", train: []string{"--fail", "exit 3", "--fail-at", "0"},
 			run:   []string{"--max-restarts-in-window", "2", "--max-failures-without-progress", "0"},
