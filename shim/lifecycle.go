@@ -214,7 +214,11 @@ func (s *supervisor) concludeFailed(ctx context.Context, rec rundir.Record, res 
 	s.logf("attempt %d: %s", n, describeVerdict(res))
 	d = s.adjust(&rec, res.verdict, d)
 	if an := res.anomalyStop; an != nil {
-		d.Reason = "--on-anomaly restart: " + anomalyText(*an) + "; " + d.Reason
+		if d.Restart {
+			d.Reason = "--on-anomaly restart: " + anomalyText(*an) + "; " + d.Reason
+		} else {
+			d.Reason += "; the attempt was stopped for an anomaly (--on-anomaly restart): " + anomalyText(*an)
+		}
 	}
 	if !d.Restart {
 		rec.Decision, rec.Reason = rundir.DecisionGiveUp, d.Reason

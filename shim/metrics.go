@@ -229,14 +229,12 @@ func (a *attemptState) onAnomaly(an training.Anomaly, act bool) {
 	a.startStop(syscall.SIGTERM)
 }
 
-// anomalyText is the anomaly's sentence, with its kind and step when the sentence
-// lacks them.
+// anomalyText is the anomaly's sentence; the detector's names its kind and step.
 func anomalyText(an training.Anomaly) string {
-	msg := an.Message
-	if msg == "" {
-		msg = fmt.Sprintf("%s = %g, baseline %g", an.Metric, an.Value, an.Baseline)
+	if an.Message != "" {
+		return an.Message
 	}
-	return fmt.Sprintf("%s at step %d: %s", an.Kind, an.Step, msg)
+	return fmt.Sprintf("%s at step %d: %s = %g, baseline %g", an.Kind, an.Step, an.Metric, an.Value, an.Baseline)
 }
 
 // anomalyVerdict classifies an attempt that --on-anomaly restart stopped. DESIGN's
