@@ -91,6 +91,9 @@ func (c *StatusCmd) Run(g *Globals) error {
 	if st.LogWriteErrors > 0 {
 		fmt.Fprintf(w, "log write errors\t%d\n", st.LogWriteErrors)
 	}
+	if st.MetricsWriteErrors > 0 {
+		fmt.Fprintf(w, "metrics write errors\t%d\n", st.MetricsWriteErrors)
+	}
 	for _, a := range st.Anomalies {
 		fmt.Fprintf(w, "anomaly\t%s\n", anomalyLine(a))
 	}
