@@ -15,10 +15,9 @@ import (
 // does: stdout line by line with the step the progress regex last read, stderr split
 // at carriage returns too (the tqdm bar redraws). It returns the samples and what the
 // detector made of them.
-func readMetrics(t *testing.T, r *trainerRun, attempt int) ([]training.Sample, []training.Anomaly) {
+func readMetrics(t *testing.T, r *trainerRun, attempt int, det *training.Detector) ([]training.Sample, []training.Anomaly) {
 	t.Helper()
 	rec := training.NewRecognizer(nil)
-	det := training.NewDetector(training.DetectorOptions{})
 	det.StartAttempt(attempt)
 	progress := regexp.MustCompile(ProgressRegex)
 	now := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
@@ -115,7 +114,7 @@ func TestTrainAnomalyModes(t *testing.T) {
 			if !strings.Contains(r.stdout.String(), "global_step=100 ") {
 				t.Fatalf("the trainer did not reach step 100:\n%s", r.stdout.String())
 			}
-			samples, found := readMetrics(t, r, c.attempt)
+			samples, found := readMetrics(t, r, c.attempt, training.NewDetector(training.DetectorOptions{}))
 			for _, name := range []string{training.Loss, training.SamplesPerSecond, training.StepTime, training.LearningRate} {
 				if len(values(samples, name, 0, 1000)) < 20 {
 					t.Errorf("only %d %s samples from the trainer's output", len(values(samples, name, 0, 1000)), name)
@@ -136,6 +135,28 @@ func TestTrainAnomalyModes(t *testing.T) {
 			t.Logf("%s", found[0].Message)
 		})
 	}
+}
+
+// TestTrainSlowAttemptIsAStraggler: a healthy attempt, then one slow from its first
+// step (a slow node: no drop within the attempt, it has no fast baseline), fed to one
+// detector, is a straggler.
+func TestTrainSlowAttemptIsAStraggler(t *testing.T) {
+	out := t.TempDir()
+	det := training.NewDetector(training.DetectorOptions{})
+	var found []training.Anomaly
+	for attempt, extra := range [][]string{nil, {"--fail", FailSlowdown, "--fail-at", "1"}} {
+		args := append([]string{"--output_dir", out, "--max-steps", "60", "--save-steps", "0", "--step-time", "2ms"}, extra...)
+		r := startTrainer(t, []string{"TRAINWRAP_ATTEMPT=" + strconv.Itoa(attempt+1)}, args...)
+		if ps := r.wait(t, 60*time.Second); ps.ExitCode() != 0 {
+			t.Fatalf("attempt %d: exit %d; stderr:\n%s", attempt+1, ps.ExitCode(), r.stderr.String())
+		}
+		_, a := readMetrics(t, r, attempt+1, det)
+		found = append(found, a...)
+	}
+	if len(found) != 1 || found[0].Kind != training.Straggler || found[0].Attempt != 2 || found[0].Step > 50 {
+		t.Fatalf("anomalies %+v, want one straggler in attempt 2 within 50 steps", found)
+	}
+	t.Logf("%s", found[0].Message)
 }
 
 func TestParseModeAnomalyModes(t *testing.T) {

@@ -252,6 +252,11 @@ func (d *Detector) observeLoss(s Sample) []Anomaly {
 	// noise on a plateau does not pass for progress.
 	med := d.loss.median(&d.scratch)
 	se := 3 * 1.253 * 1.4826 * d.loss.mad(med, &d.scratch) / math.Sqrt(float64(d.loss.n))
+	// A resume from an earlier checkpoint goes back in steps: marks past it are of a
+	// future that will be trained again.
+	for len(d.marks) > 0 && d.marks[len(d.marks)-1].step > step {
+		d.marks = d.marks[:len(d.marks)-1]
+	}
 	if n := len(d.marks); n == 0 || step >= d.marks[n-1].step+max(d.opt.FlatSteps/flatMarks, 1) {
 		if n == flatMarks+1 {
 			copy(d.marks, d.marks[1:])

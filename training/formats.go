@@ -114,7 +114,9 @@ func pyValue(b []byte, i int) (float64, int, bool) {
 // has desc "Epoch N" and counts batches within the epoch, so its step is read as
 // N*total+n (micro-batches, under gradient accumulation). Bars with another desc
 // (checkpoint shard loading, downloads, validation, sanity checks) are not the
-// training's and are skipped.
+// training's and are skipped. HF's evaluation bar has no desc either and is read as
+// if it were the training's: its steps are faster (no backward pass), so it cannot
+// pass for a drop, and its n is used only when the caller knows no step.
 func tqdmBar(e *emitter, line []byte) {
 	stepTime, rateEnd, ok := tqdmRate(line)
 	if !ok {

@@ -10,9 +10,8 @@ import (
 // Recognizer reads metrics from lines of a job's output: the built-in formats (HF
 // Trainer's log dicts, tqdm and Lightning bars, DeepSpeed's step, throughput and
 // overflow lines, Megatron-LM's training_log line, key=value loss lines) and the
-// user's --metric NAME=REGEX. It holds no state between lines, so one Recognizer may
-// serve one output stream at a time; it is not safe for concurrent use only because
-// callers own the slices it appends to.
+// user's --metric NAME=REGEX. It holds no state between lines and is safe for
+// concurrent use (each caller passes its own slice).
 type Recognizer struct {
 	custom []Custom
 	// prefix[i] is a literal every match of custom[i] starts with, tested before the
@@ -34,8 +33,10 @@ func NewRecognizer(custom []Custom) *Recognizer {
 // Recognize appends to dst the samples line holds and returns the extended slice.
 // line is valid only during the call and is not kept. step is the job's global step
 // as the caller knows it (from --progress-regex), -1 if unknown; a step the line
-// itself carries (DeepSpeed's step=, Megatron's iteration, a tqdm bar's n) wins over
-// it. Non-finite values (a NaN loss) are dropped: the series is JSON, and a NaN run is
+// itself names (DeepSpeed's step=, Megatron's iteration, a dict's 'step') wins over
+// it, and a tqdm bar's n is taken only when the caller's is unknown. Of two samples
+// of one name on a line, the first is kept (so a built-in's wins over a --metric of
+// the same name). Non-finite values (a NaN loss) are dropped: the series is JSON, and a NaN run is
 // the classifier's to name. A line with no metric costs a prefilter scan and no
 // allocation.
 func (r *Recognizer) Recognize(dst []Sample, line []byte, step int64, attempt int, now time.Time) []Sample {

@@ -245,3 +245,34 @@ func lineOfKnownFormat(l string) bool {
 	}
 	return false
 }
+
+// TestRecognizeDoesNotAllocate: lines with no metric, and metric lines appended to a
+// slice with room, cost no allocation (the benchmark measures the time).
+func TestRecognizeDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	custom, err := ParseCustom(`tokens=tokens/s: ([0-9.]+)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRecognizer([]Custom{custom})
+	dst := make([]Sample, 0, 16)
+	for _, l := range []string{
+		"node1:12345:12399 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/CUDA/IPC/read",
+		"/usr/lib/python3/site-packages/torch/utils/checkpoint.py:464: UserWarning: the use_reentrant parameter should be passed explicitly; loss may differ",
+		"{'loss': 1.5214, 'grad_norm': tensor(0.87, device='cuda:0'), 'learning_rate': 1.4e-06, 'epoch': 0.01}",
+		"Epoch 1:  39%|█████████▍              | 4846/12331 [05:59<09:15, 13.47it/s, loss=0.0136, v_num=1]",
+		" iteration      122/  250000 | consumed samples:       124928 | elapsed time per iteration (ms): 86545.2 | learning rate: 9.150E-06 | global batch size:  1024 | lm loss: 2.504220E+00 | loss scale: 1.0 | grad norm: 0.231 |",
+	} {
+		line := []byte(l)
+		if n := testing.AllocsPerRun(100, func() { dst = r.Recognize(dst[:0], line, 3, 1, time.Time{}) }); n != 0 {
+			t.Errorf("%q: %v allocations per line, want 0", l, n)
+		}
+	}
+	// A --metric match costs the regexp's one slice of match indices.
+	line := []byte("step 12 tokens/s: 51234.5")
+	if n := testing.AllocsPerRun(100, func() { dst = r.Recognize(dst[:0], line, 3, 1, time.Time{}) }); n > 1 {
+		t.Errorf("a --metric line: %v allocations, want at most 1", n)
+	}
+}
