@@ -133,7 +133,7 @@ func (s *supervisor) newAttempt(ctx context.Context, n int) *attemptState {
 	if s.o.Training.NewRecognizer != nil {
 		// On the segment path, after the step: a tqdm bar's metrics are in its \r
 		// redraws, and a line that names its step gives its samples that step.
-		a.tap = newMetricsTap(s.o.Training.NewRecognizer(), &s.step, n)
+		a.tap = newMetricsTap(s.o.Training.NewRecognizer(), &s.step, &a.t.lastOutput, n)
 		a.t.segments = segmentTap{step: a.t.segments, metrics: a.tap}
 	}
 	if s.o.Training.Detector != nil {

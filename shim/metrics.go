@@ -69,7 +69,10 @@ type metricsTap struct {
 	rec     LineRecognizer
 	step    *atomic.Int64
 	attempt int
-	ready   chan struct{}
+	// read is when the tee read the output the line came in (unix nanos): the time of
+	// the samples, with no clock read per line.
+	read  *atomic.Int64
+	ready chan struct{}
 
 	mu      sync.Mutex
 	pending []training.Sample
@@ -79,8 +82,8 @@ type metricsTap struct {
 	last []byte
 }
 
-func newMetricsTap(rec LineRecognizer, step *atomic.Int64, attempt int) *metricsTap {
-	return &metricsTap{rec: rec, step: step, attempt: attempt, ready: make(chan struct{}, 1)}
+func newMetricsTap(rec LineRecognizer, step, read *atomic.Int64, attempt int) *metricsTap {
+	return &metricsTap{rec: rec, step: step, read: read, attempt: attempt, ready: make(chan struct{}, 1)}
 }
 
 // ObserveLine recognises the metrics of one line (or one \r-redrawn piece of one).
@@ -91,9 +94,12 @@ func (m *metricsTap) ObserveLine(line []byte) {
 	m.last = append(m.last[:0], line...)
 	m.mu.Lock()
 	n := len(m.pending)
-	m.pending = m.rec.Recognize(m.pending, line, m.step.Load(), m.attempt, time.Now())
+	m.pending = m.rec.Recognize(m.pending, line, m.step.Load(), m.attempt, time.Unix(0, m.read.Load()))
 	added := len(m.pending) > n
-	if over := len(m.pending) - maxPendingSamples; over > 0 {
+	if len(m.pending) > maxPendingSamples {
+		// The oldest half at once, so that a loop busy elsewhere (a teardown while
+		// the job still prints) costs the output path one copy per half, not per line.
+		over := len(m.pending) - maxPendingSamples/2
 		m.dropped += int64(over)
 		m.pending = append(m.pending[:0], m.pending[over:]...)
 	}
