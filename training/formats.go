@@ -53,6 +53,17 @@ func hfDict(e *emitter, line []byte) {
 	}
 }
 
+// notTraining tells whether a bar's desc or a key's prefix names validation,
+// evaluation, testing, prediction or a sanity check rather than training.
+func notTraining(b []byte) bool {
+	for _, w := range [...]string{"val", "Val", "eval", "Eval", "test", "Test", "Predict", "predict", "Sanity"} {
+		if bytes.Contains(b, []byte(w)) {
+			return true
+		}
+	}
+	return false
+}
+
 func indexQuote(b []byte, i int) int {
 	for ; i < len(b); i++ {
 		if b[i] == '\'' || b[i] == '"' {
@@ -114,17 +125,19 @@ func pyValue(b []byte, i int) (float64, int, bool) {
 // has desc "Epoch N" and counts batches within the epoch, so its step is read as
 // N*total+n (micro-batches, under gradient accumulation). Bars with another desc
 // (checkpoint shard loading, downloads, validation, sanity checks) are not the
-// training's and are skipped. HF's evaluation bar has no desc either and is read as
-// if it were the training's: its steps are faster (no backward pass), so it cannot
-// pass for a drop, and its n is used only when the caller knows no step.
-func tqdmBar(e *emitter, line []byte) {
+// training's: tqdmBar reads nothing from them and reports them as other, so that
+// their postfix (a validation loss=) is not read either. HF's evaluation bar has no
+// desc either and is read as if it were the training's: its steps are faster (no
+// backward pass), so it cannot pass for a drop, and its n is used only when the
+// caller knows no step.
+func tqdmBar(e *emitter, line []byte) (other bool) {
 	stepTime, rateEnd, ok := tqdmRate(line)
 	if !ok {
-		return
+		return false
 	}
 	open := bytes.LastIndexByte(line[:rateEnd], '[')
 	if open < 0 || bytes.IndexByte(line[open:rateEnd], ':') < 0 { // elapsed is MM:SS
-		return
+		return false
 	}
 	// n/total just before the bracket.
 	k := open - 1
@@ -157,13 +170,16 @@ func tqdmBar(e *emitter, line []byte) {
 	head = bytes.TrimRight(bytes.TrimSpace(head), "0123456789%")
 	head = bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(head), []byte(":")))
 	epoch := int64(-1)
+	if notTraining(head) {
+		return true
+	}
 	if len(head) > 0 {
 		ei := bytes.Index(head, []byte("Epoch "))
 		if ei < 0 {
 			if !bytes.Contains(head, []byte("rain")) { // Train, train, Training
-				return
+				return true
 			}
-		} else if v, _, ok := parseInt(head, ei+len("Epoch ")); ok {
+		} else if v, _, ok := parseInt(head, skipHash(head, ei+len("Epoch "))); ok {
 			epoch = v
 		}
 	}
@@ -177,6 +193,14 @@ func tqdmBar(e *emitter, line []byte) {
 			e.setStep(n)
 		}
 	}
+	return false
+}
+
+func skipHash(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '#') {
+		i++
+	}
+	return i
 }
 
 // tqdmRate finds the rate of a tqdm bar, "12.34it/s" or "1.50s/it" (with tqdm's
@@ -255,6 +279,14 @@ func keyValues(e *emitter, line []byte) {
 			continue
 		}
 		key := line[k:eq]
+		// Lightning logs under paths: training/loss= is read, validation/loss= is not.
+		p := k
+		for p > 0 && (isIdent(line[p-1]) || line[p-1] == '/' || line[p-1] == '.') {
+			p--
+		}
+		if p < k && notTraining(line[p:k]) {
+			continue
+		}
 		j := eq + 1
 		if j < len(line) && line[j] == '[' {
 			j++
@@ -278,7 +310,8 @@ func keyValues(e *emitter, line []byte) {
 				e.add(SamplesPerSecond, v)
 			}
 		case "step", "global_step", "num_updates":
-			if v, _, ok := parseInt(line, j); ok {
+			// Lightning shows logged steps as rounded floats (global_step=3.2e+4): not a step.
+			if v, end, ok := parseInt(line, j); ok && (end == len(line) || !bytes.ContainsRune([]byte(".eE"), rune(line[end]))) {
 				e.setStep(v)
 				trained = true
 			}

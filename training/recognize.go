@@ -135,10 +135,11 @@ func recognizeBuiltin(e *emitter, line []byte) {
 	if bytes.IndexByte(line, '{') >= 0 && bytes.IndexByte(line, ':') >= 0 {
 		hfDict(e, line)
 	}
+	otherBar := false
 	if bytes.Contains(line, []byte("it/s")) || bytes.Contains(line, []byte("s/it")) {
-		tqdmBar(e, line)
+		otherBar = tqdmBar(e, line)
 	}
-	if bytes.IndexByte(line, '=') >= 0 {
+	if !otherBar && bytes.IndexByte(line, '=') >= 0 {
 		keyValues(e, line)
 	}
 	if bytes.Contains(line, []byte("OVERFLOW")) {

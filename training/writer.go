@@ -16,6 +16,7 @@ import (
 // under its bound by thinning: when an append would pass it, the older part of the
 // file keeps every other sample and the newest part stays whole, written to a
 // temporary file and renamed over the old one, so a reader sees either file whole.
+// Each metric is thinned alike, so every curve keeps its whole length.
 // Not safe for concurrent use: one goroutine writes.
 type SeriesWriter struct {
 	path string
@@ -105,7 +106,7 @@ func (w *SeriesWriter) Append(samples []Sample) error {
 }
 
 // thin rewrites the file to about 5/8 of its bound: the newest quarter of the bound
-// whole, every other line of the rest. Repeated, the run's start is kept at an ever
+// whole, every other sample of each metric in the rest. Repeated, the run's start is kept at an ever
 // coarser grain rather than dropped.
 func (w *SeriesWriter) thin() error {
 	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
@@ -136,13 +137,23 @@ func (w *SeriesWriter) thin() error {
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
 	bw := bufio.NewWriter(tmp)
-	var size int64
+	// Every other sample of each metric, not every other line: the metrics of a step
+	// are interleaved, and every other line would keep some metrics and drop others.
+	seen := map[string]int{}
 	for i, l := range lines {
-		if i < cut && i%2 == 1 {
-			continue
+		if i < cut {
+			var s struct {
+				Name string `json:"name"`
+			}
+			if json.Unmarshal(l, &s) != nil {
+				continue // a line torn long ago
+			}
+			seen[s.Name]++
+			if seen[s.Name]%2 == 0 {
+				continue
+			}
 		}
 		bw.Write(l)
-		size += int64(len(l))
 	}
 	if err := bw.Flush(); err != nil {
 		tmp.Close()

@@ -79,9 +79,11 @@ func TestSeriesWriterThins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 5000 // ~80 bytes each: ~25 times the bound
+	const n = 2500 // two samples a step, ~80 bytes each: ~25 times the bound
 	for i := int64(0); i < n; i++ {
-		if err := w.Append([]Sample{sampleAt(i)}); err != nil {
+		lr := sampleAt(i)
+		lr.Name, lr.Value = LearningRate, 1e-4
+		if err := w.Append([]Sample{sampleAt(i), lr}); err != nil {
 			t.Fatal(err)
 		}
 		if i%500 == 0 {
@@ -95,18 +97,30 @@ func TestSeriesWriterThins(t *testing.T) {
 		}
 	}
 	w.Close()
-	got, err := ReadSeries(path)
+	all, err := ReadSeries(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) < 100 || len(got) >= n {
+	// Both curves keep their whole length, thinned alike.
+	var got, lrs []Sample
+	for _, s := range all {
+		if s.Name == Loss {
+			got = append(got, s)
+		} else {
+			lrs = append(lrs, s)
+		}
+	}
+	if len(lrs) == 0 || lrs[0].Step != 0 || lrs[len(lrs)-1].Step != n-1 || len(lrs) < len(got)-1 || len(lrs) > len(got)+1 {
+		t.Errorf("learning rate: %d samples from step %d, want as many as the loss's %d, from 0 to %d", len(lrs), lrs[0].Step, len(got), n-1)
+	}
+	if len(got) < 50 || len(got) >= n {
 		t.Fatalf("%d samples kept of %d", len(got), n)
 	}
 	if got[0].Step != 0 {
 		t.Errorf("the first sample (step 0) is gone: first kept is step %d", got[0].Step)
 	}
-	// The newest part is whole: the last 40 steps are all there, in order.
-	for i := 1; i <= 40; i++ {
+	// The newest part is whole: the last 20 steps are all there, in order.
+	for i := 1; i <= 20; i++ {
 		if got[len(got)-i].Step != n-int64(i) {
 			t.Fatalf("newest part not whole: %d from the end is step %d, want %d", i, got[len(got)-i].Step, n-int64(i))
 		}
