@@ -61,7 +61,7 @@ type RunCmd struct {
 
 	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
 	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
-	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang and success." placeholder:"URL"`
+	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang, success and training anomaly." placeholder:"URL"`
 	NotifyCommand   string        `help:"Run this shell command on the same events, with TRAINWRAP_* env vars and the JSON on stdin." placeholder:"CMD"`
 	SampleInterval  time.Duration `help:"Sample host memory, disk free and GPU stats into the run dir this often (0 = off)." default:"30s"`
 
