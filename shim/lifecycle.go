@@ -198,7 +198,7 @@ func (s *supervisor) concludeFailed(ctx context.Context, rec rundir.Record, res 
 	var before int64
 	reached := res.stepEnd
 	if an := res.anomalyStop; an != nil && an.Step > 0 {
-		before, reached = an.Step, min(res.stepEnd, an.Step)
+		before, reached = an.From(), min(res.stepEnd, an.From())
 	}
 	progressed := s.maintainInto(ctx, &rec, before)
 	if reached > s.bestStep {

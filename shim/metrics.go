@@ -229,7 +229,7 @@ func (a *attemptState) onAnomaly(an training.Anomaly, act bool) {
 		return
 	}
 	a.res.anomalyStop = &ev
-	s.logf("--on-anomaly restart: stopping attempt %d (SIGKILL in %s), to resume from a checkpoint saved before step %d", s.state.Attempt, s.o.StopTimeout, an.Step)
+	s.logf("--on-anomaly restart: stopping attempt %d (SIGKILL in %s), to resume from a checkpoint saved before step %d", s.state.Attempt, s.o.StopTimeout, an.From())
 	s.state.Status = rundir.StatusStopping
 	s.writeState()
 	a.startStop(syscall.SIGTERM)
@@ -263,6 +263,6 @@ func (a *attemptState) anomalyVerdict() {
 		Retryable: info.Retryable,
 		ExitCode:  info.ExitCode,
 		Suggestion: fmt.Sprintf("trainwrap stopped the job for an anomaly (--on-anomaly restart): %s. Look at the run dir's %s around step %d; if it comes back from the same checkpoint, lower the learning rate or skip the data near that step.",
-			anomalyText(*an), training.SeriesFile, an.Step),
+			anomalyText(*an), training.SeriesFile, an.From()),
 	}
 }

@@ -45,14 +45,27 @@ const (
 // Anomaly is one finding of the detector: what, on which metric, at which step, the
 // value seen against the baseline it was judged by, and a sentence for people.
 type Anomaly struct {
-	Time     time.Time `json:"time"`
-	Attempt  int       `json:"attempt"`
-	Kind     string    `json:"kind"`
-	Metric   string    `json:"metric"`
-	Step     int64     `json:"step"`
-	Value    float64   `json:"value"`
-	Baseline float64   `json:"baseline"`
-	Message  string    `json:"message"`
+	Time    time.Time `json:"time"`
+	Attempt int       `json:"attempt"`
+	Kind    string    `json:"kind"`
+	Metric  string    `json:"metric"`
+	Step    int64     `json:"step"`
+	// Onset is the step where the episode began, when the detector saw it begin
+	// before it could be sure: a throughput drop's first slow step, the first of a run
+	// of loss-scale reductions. 0 when it began at Step. A restart on anomaly resumes
+	// from before the onset, since a checkpoint saved after it is already bad.
+	Onset    int64   `json:"onset,omitempty"`
+	Value    float64 `json:"value"`
+	Baseline float64 `json:"baseline"`
+	Message  string  `json:"message"`
+}
+
+// From is the first step the anomaly spoiled: Onset when known, else Step.
+func (a Anomaly) From() int64 {
+	if a.Onset > 0 && a.Onset < a.Step {
+		return a.Onset
+	}
+	return a.Step
 }
 
 // SeriesFile is the run directory's file of samples, one JSON Sample per line, kept

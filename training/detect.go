@@ -116,6 +116,8 @@ type Detector struct {
 	scalePrev      float64
 	scaleGrownPeak float64 // the highest scale the scaler grew back to
 	scalePeak      float64
+	scaleFallFrom  int64 // the step of the first reduction in the current run of them
+	scalePrevStep  int64
 	collapsed      bool
 	collapsedAt    float64
 
@@ -132,7 +134,8 @@ type rateTracker struct {
 	baseline []float64
 	base     float64 // baseline median, 0 until established
 	recent   ring
-	low      int // samples in a row with the recent median low
+	low      int   // samples in a row with the recent median low
+	slowFrom int64 // the step of the first of the latest run of slow samples
 	attemptW ring
 	earlier  []float64 // median rate of earlier attempts
 }
@@ -201,6 +204,16 @@ func (d *Detector) Observe(s Sample) []Anomaly {
 
 func (d *Detector) anomaly(s Sample, kind string, baseline float64, msg string) []Anomaly {
 	return []Anomaly{{Time: s.Time, Attempt: s.Attempt, Kind: kind, Metric: s.Name, Step: s.Step, Value: s.Value, Baseline: baseline, Message: msg}}
+}
+
+// onset records where an episode began, when that is known and before its detection.
+func (d *Detector) onset(as []Anomaly, from int64) []Anomaly {
+	for i := range as {
+		if from > 0 && as[i].Step > 0 && from < as[i].Step {
+			as[i].Onset = from
+		}
+	}
+	return as
 }
 
 func atStep(step int64) string {
@@ -304,6 +317,16 @@ func (d *Detector) observeScale(s Sample) []Anomaly {
 	if prev > 0 && x > prev && x > d.scaleGrownPeak {
 		d.scaleGrownPeak = x // the scaler grew: steps without overflow in between
 	}
+	// A scaler prints its scale on an overflow only (DeepSpeed, Megatron's skipped
+	// iterations), so a gap of clean steps between two reductions ends a run of them.
+	const runGap = 16
+	if x > prev || s.Step-d.scalePrevStep > runGap {
+		d.scaleFallFrom = 0
+	}
+	if prev > 0 && x <= prev && d.scaleFallFrom == 0 {
+		d.scaleFallFrom = s.Step
+	}
+	d.scalePrevStep = s.Step
 	d.scalePeak = math.Max(d.scalePeak, x)
 	if d.collapsed {
 		if x >= 16*d.collapsedAt && x > d.opt.ScaleMin {
@@ -315,12 +338,12 @@ func (d *Detector) observeScale(s Sample) []Anomaly {
 	switch {
 	case x <= d.opt.ScaleMin && d.scalePeak > d.opt.ScaleMin:
 		d.collapsed, d.collapsedAt = true, x
-		return d.anomaly(s, LossScaleCollapse, d.scalePeak, fmt.Sprintf("loss scale collapse: the fp16 loss scale fell to %g%s, its minimum, from %g: gradients overflow at every step",
-			x, atStep(s.Step), d.scalePeak))
+		return d.onset(d.anomaly(s, LossScaleCollapse, d.scalePeak, fmt.Sprintf("loss scale collapse: the fp16 loss scale fell to %g%s, its minimum, from %g: gradients overflow at every step",
+			x, atStep(s.Step), d.scalePeak)), d.scaleFallFrom)
 	case d.scaleGrownPeak > 0 && x <= d.scaleGrownPeak/d.opt.ScaleFall:
 		d.collapsed, d.collapsedAt = true, x
-		return d.anomaly(s, LossScaleCollapse, d.scaleGrownPeak, fmt.Sprintf("loss scale collapse: the fp16 loss scale fell to %g%s from %g, a fall of 2^%.0f",
-			x, atStep(s.Step), d.scaleGrownPeak, math.Log2(d.scaleGrownPeak/x)))
+		return d.onset(d.anomaly(s, LossScaleCollapse, d.scaleGrownPeak, fmt.Sprintf("loss scale collapse: the fp16 loss scale fell to %g%s from %g, a fall of 2^%.0f",
+			x, atStep(s.Step), d.scaleGrownPeak, math.Log2(d.scaleGrownPeak/x))), d.scaleFallFrom)
 	}
 	return nil
 }
@@ -333,6 +356,14 @@ func (d *Detector) observeRate(i int, s Sample, rate float64) []Anomaly {
 	}
 	r.attemptW.push(rate)
 	r.recent.push(rate)
+	if r.base > 0 {
+		switch {
+		case rate >= d.opt.ThroughputRatio*r.base:
+			r.slowFrom = 0
+		case r.slowFrom == 0:
+			r.slowFrom = s.Step
+		}
+	}
 	var out []Anomaly
 	if r.base == 0 {
 		r.baseline = append(r.baseline, rate)
@@ -351,6 +382,7 @@ func (d *Detector) observeRate(i int, s Sample, rate float64) []Anomaly {
 				out = d.anomaly(s, ThroughputDrop, d.shown(i, r.base), fmt.Sprintf("throughput drop: %s%s, %.0f%% of this attempt's baseline %s",
 					d.rateText(i, recent), atStep(s.Step), 100*recent/r.base, d.rateText(i, r.base)))
 				out[0].Value = d.shown(i, recent)
+				d.onset(out, r.slowFrom)
 			}
 		default:
 			r.low = 0

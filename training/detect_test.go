@@ -180,6 +180,10 @@ func TestDetectorFindsEachKind(t *testing.T) {
 				if a.Kind != c.kind || a.Step < onset || a.Step > onset+c.late {
 					t.Fatalf("seed %d: %+v, want %s within %d steps of %d", seed, a, c.kind, c.late, onset)
 				}
+				// A gradual episode names where it began, so a restart resumes before it.
+				if (a.Kind == ThroughputDrop || a.Kind == LossScaleCollapse) && (a.From() < onset-1 || a.From() > onset+3) {
+					t.Errorf("seed %d: %s detected at %d names its onset as %d, want about %d", seed, a.Kind, a.Step, a.From(), onset)
+				}
 				if a.Message == "" || !strings.Contains(a.Message, "step") || a.Baseline == 0 {
 					t.Errorf("seed %d: message %q, baseline %v: want what, value, baseline and step", seed, a.Message, a.Baseline)
 				}
