@@ -69,7 +69,7 @@ func TestGPUSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if charts := resourceCharts(s); len(charts) != 3 {
+	if charts := resourceCharts(s, time.UTC); len(charts) != 3 {
 		t.Errorf("%d charts from GPU-only samples, want temperature, memory, utilisation", len(charts))
 	}
 }
