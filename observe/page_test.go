@@ -201,7 +201,7 @@ func TestRenderPage(t *testing.T) {
 		{
 			name:    "runs.jsonl only",
 			dir:     recordsOnly,
-			want:    []string{"unknown (no state.json)", "No resource samples", "No training metrics recorded", `<div class="v" id="eta">none</div>`},
+			want:    []string{"unknown (no state.json)", "No resource samples", "No training metrics recorded", `<div class="v" id="eta">not running</div>`},
 			crashes: 3, restarts: 2, attempts: 3, ckpts: 2, charts: 0,
 		},
 	}

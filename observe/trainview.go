@@ -285,8 +285,10 @@ func eta(st *rundir.State, series []training.Sample, res []Sample, step int64, n
 	switch {
 	case st != nil && st.Status == rundir.StatusSucceeded:
 		return "done", "the job succeeded"
-	case st == nil || !isLive(st.Status):
-		return "none", "the run is not running"
+	case st == nil:
+		return "not running", "no state.json"
+	case !isLive(st.Status):
+		return "not running", "the run's status is " + st.Status
 	case !haveTotal || total.Value <= 0:
 		return "unknown", "no total step count in the output (tqdm's n/total or Megatron's iteration N/ TOTAL give one)"
 	}
