@@ -19,7 +19,7 @@ import (
 
 // fixtureDir copies a run dir from testdata/observe into a temp dir, so tests can
 // change it without touching the fixture.
-func fixtureDir(t *testing.T, name string) string {
+func fixtureDir(t testing.TB, name string) string {
 	t.Helper()
 	src := filepath.Join("..", "testdata", "observe", name)
 	dst := t.TempDir()
@@ -293,7 +293,7 @@ func dropLines(t *testing.T, path, sub string) {
 
 // writeBigSeries writes n loss and n throughput samples spread over d from t0, split
 // over the fixture's three attempts' times, with the total step count.
-func writeBigSeries(t *testing.T, path string, t0 time.Time, d time.Duration, n int) {
+func writeBigSeries(t testing.TB, path string, t0 time.Time, d time.Duration, n int) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
