@@ -330,7 +330,8 @@ func humanDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd %dh", s/86400, (s%86400)/3600)
 }
 
-// clock is t in loc with its zone, e.g. "2026-11-28 13:04:05 CET".
+// clock is t in loc with its zone, e.g. "2026-11-28 13:04:05 CET"; the zone is held
+// to the time by a no-break space, so a narrow cell wraps after the date only.
 func clock(t time.Time, loc *time.Location) string {
-	return t.In(loc).Format("2006-01-02 15:04:05 MST")
+	return t.In(loc).Format("2006-01-02 15:04:05\u00a0MST")
 }
