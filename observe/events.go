@@ -93,7 +93,7 @@ func (e Event) alerting() bool {
 	switch e.Kind {
 	case Exited:
 		return e.crashed()
-	case Restarting, GaveUp, Hang, Succeeded:
+	case Restarting, GaveUp, Hang, Succeeded, Anomaly:
 		return true
 	}
 	return false

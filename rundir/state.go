@@ -63,7 +63,9 @@ type State struct {
 	CheckpointRoot string     `json:"checkpoint_root,omitempty"`
 	ResumeFrom     string     `json:"resume_from,omitempty"`
 	LogWriteErrors int64      `json:"log_write_errors,omitempty"`
-	StallTimeout   string     `json:"stall_timeout,omitempty"`
+	// MetricsWriteErrors counts failed writes of metrics.jsonl (the job goes on).
+	MetricsWriteErrors int64  `json:"metrics_write_errors,omitempty"`
+	StallTimeout       string `json:"stall_timeout,omitempty"`
 	// AttemptCommand and AttemptEnv are what the current (or last) attempt runs with:
 	// the command after --resume-arg and smart recovery, and the variables smart
 	// recovery set. Adjustments are every change smart recovery made, in order.
