@@ -51,7 +51,7 @@ type metrics struct {
 
 	// The training's own metrics, latest value each: one gauge per standard metric
 	// (each has one unit, so sum and avg stay meaningful), --metric NAMEs in one vec.
-	training  map[string]prometheus.Gauge
+	training  map[string]*prometheus.GaugeVec // no labels: absent until the job prints it
 	custom    *prometheus.GaugeVec
 	anomalies *prometheus.CounterVec
 
@@ -109,9 +109,9 @@ func newMetrics(version string) *metrics {
 		Help: "When the supervisor last wrote these series (the textfile's write, or the scrape); the textfile is rewritten at least every " + textfileHeartbeat.String() + " while trainwrap lives, so an old value means a dead supervisor.",
 	}, func() float64 { return unixSeconds(time.Now()) }))
 
-	m.training = map[string]prometheus.Gauge{}
+	m.training = map[string]*prometheus.GaugeVec{}
 	for _, g := range trainingGauges {
-		m.training[g.metric] = f.gauge(g.name, g.help)
+		m.training[g.metric] = f.gaugeVec(g.name, g.help)
 	}
 	m.custom = f.gaugeVec("trainwrap_training_custom_metric", "The value a --metric NAME=REGEX read last, by NAME (in the job's own unit).", "name")
 	m.anomalies = f.counterVec("trainwrap_anomalies_total", "Anomalies the training-metrics detector found, by kind.", "kind")
@@ -243,7 +243,7 @@ func (m *metrics) applyTraining(ss []training.Sample) {
 	var newest time.Time
 	for _, s := range ss {
 		if g, ok := m.training[s.Name]; ok {
-			g.Set(s.Value)
+			g.WithLabelValues().Set(s.Value)
 		} else if s.Name != "" {
 			m.custom.WithLabelValues(s.Name).Set(s.Value)
 		}

@@ -90,6 +90,21 @@ func TestTrainingMetrics(t *testing.T) {
 			t.Errorf("%s: the loss is also in trainwrap_training_custom_metric", name)
 		}
 	}
+	// A metric the job never printed is absent, not 0: a loss scale of 0 would read
+	// as a collapsed one.
+	o2, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	o2.Publish(Event{Kind: Metrics, Attempt: 1, Samples: []training.Sample{{Time: t0, Attempt: 1, Step: 1, Name: training.Loss, Value: 3}}})
+	mfs := gather(t, o2.m)
+	if v, ok := value(mfs, "trainwrap_training_loss", nil); !ok || v != 3 {
+		t.Errorf("trainwrap_training_loss = %v (present %v), want 3", v, ok)
+	}
+	if _, ok := value(mfs, "trainwrap_training_loss_scale", nil); ok {
+		t.Errorf("trainwrap_training_loss_scale is exported though no loss scale was printed")
+	}
 }
 
 // TestPromtoolCheckMetrics runs Prometheus' own linter on both outputs, the live
