@@ -184,6 +184,7 @@ func (c *RunCmd) Run(g *Globals) error {
 		DiskPaths:       nonEmpty(g.StateDir, root),
 		GPUCommand:      gpuCommand(opt.Exe, haveNVML),
 		Stderr:          g.Stderr,
+		Version:         version,
 	})
 	if err != nil {
 		return exitcode.New(2, err)

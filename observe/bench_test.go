@@ -53,6 +53,28 @@ func BenchmarkRenderPage(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderPageTraining renders the training fixture's page with the fixture's
+// metrics.jsonl (1,300 samples) and with one at its size bound (80,000 samples, 8 MB):
+// the cost of one refresh of a week-long run's live page.
+func BenchmarkRenderPageTraining(b *testing.B) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	big := fixtureDir(b, "training")
+	writeBigSeries(b, filepath.Join(big, rundir.SeriesFile), now.Add(-3*time.Hour), 3*time.Hour, 40000)
+	for _, c := range []struct{ name, dir string }{
+		{"fixture", filepath.Join("..", "testdata", "observe", "training")},
+		{"8MB-series", big},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := renderPage(io.Discard, rundir.New(c.dir), true, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkAppendSample is one sampler tick's write, with the file near its bound so
 // thinning runs now and then.
 func BenchmarkAppendSample(b *testing.B) {

@@ -49,13 +49,13 @@ func TestGPUSamples(t *testing.T) {
 		t.Errorf("GPU 3: %+v", g)
 	}
 
-	m := newMetrics()
+	m := newMetrics("")
 	m.applySample(Sample{Time: time.Now(), GPUs: gpus})
 	if n := testutil.CollectAndCount(m.gpuTemp); n != 8 {
 		t.Errorf("%d temperature series, want 8", n)
 	}
-	if v := testutil.ToFloat64(m.gpuECC.WithLabelValues("3", g.UUID)); v != 2 {
-		t.Errorf("trainwrap_gpu_ecc_uncorrected_errors{gpu=3} = %v", v)
+	if v, _ := value(gather(t, m), "trainwrap_gpu_ecc_uncorrected_errors_total", map[string]string{"gpu": "3", "uuid": g.UUID}); v != 2 {
+		t.Errorf("trainwrap_gpu_ecc_uncorrected_errors_total{gpu=3} = %v", v)
 	}
 
 	// The page draws the GPU charts from the same samples.
@@ -69,7 +69,7 @@ func TestGPUSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if charts := resourceCharts(s); len(charts) != 3 {
+	if charts := resourceCharts(s, time.UTC); len(charts) != 3 {
 		t.Errorf("%d charts from GPU-only samples, want temperature, memory, utilisation", len(charts))
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/trainwrap/trainwrap/rundir"
 
 	"github.com/trainwrap/trainwrap/internal/testkit"
@@ -132,7 +130,7 @@ func TestSamplerUsesGPUCommand(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if v := testutil.ToFloat64(o.m.gpuECC.WithLabelValues("0", "GPU-a")); v != 1 {
-		t.Errorf("trainwrap_gpu_ecc_uncorrected_errors = %v, want 1", v)
+	if v, _ := value(gather(t, o.m), "trainwrap_gpu_ecc_uncorrected_errors_total", map[string]string{"gpu": "0", "uuid": "GPU-a"}); v != 1 {
+		t.Errorf("trainwrap_gpu_ecc_uncorrected_errors_total = %v, want 1", v)
 	}
 }

@@ -1,11 +1,14 @@
 package observe
 
 import (
+	"runtime"
+	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // metrics are the Prometheus series of one supervisor, on a private registry so that
@@ -33,20 +36,42 @@ type metrics struct {
 	gpuMemUsed    *prometheus.GaugeVec
 	gpuMemTotal   *prometheus.GaugeVec
 	gpuUtil       *prometheus.GaugeVec
-	gpuECC        *prometheus.GaugeVec
+	gpuECC        *eccCounters
 	gpuPowerWatts *prometheus.GaugeVec
 
-	// Unix nanoseconds; 0 = not known. Read by the GaugeFuncs at scrape time, so that
-	// the age keeps growing between events, which is what a stall alert needs.
-	lastProgress   atomic.Int64
-	attemptStarted atomic.Int64
-	ckptTime       atomic.Int64
+	// Times are exported as Unix timestamps, never as ages: a textfile that a dead
+	// supervisor left behind then still tells how long ago things happened, where an
+	// age would stay frozen at its last value (Prometheus' instrumentation guide: "export
+	// the Unix timestamp at which it happened, not the time since").
+	lastProgress   *prometheus.GaugeVec // no labels: absent until known
+	attemptStarted *prometheus.GaugeVec
+	ckptTime       *prometheus.GaugeVec
+	lastAnomaly    *prometheus.GaugeVec
+	lastSample     *prometheus.GaugeVec
+
+	// The training's own metrics, latest value each: one gauge per standard metric
+	// (each has one unit, so sum and avg stay meaningful), --metric NAMEs in one vec.
+	training  map[string]*prometheus.GaugeVec // no labels: absent until the job prints it
+	custom    *prometheus.GaugeVec
+	anomalies *prometheus.CounterVec
 
 	mu            sync.Mutex // guards logErrorsSeen
 	logErrorsSeen int64
 }
 
-func newMetrics() *metrics {
+// trainingGauges names the gauge of each standard training metric and says what it is.
+var trainingGauges = []struct{ metric, name, help string }{
+	{training.Loss, "trainwrap_training_loss", "The training loss the job printed last."},
+	{training.LearningRate, "trainwrap_training_learning_rate", "The learning rate the job printed last."},
+	{training.GradNorm, "trainwrap_training_grad_norm", "The gradient norm the job printed last."},
+	{training.LossScale, "trainwrap_training_loss_scale", "The fp16 dynamic loss scale the job printed last."},
+	{training.SamplesPerSecond, "trainwrap_training_samples_per_second", "The throughput the job printed last, in samples per second."},
+	{training.StepTime, "trainwrap_training_step_time_seconds", "The time per step the job printed last."},
+}
+
+// newMetrics makes the series of one supervisor; version is trainwrap's own ("" = the
+// main module's version from the build info).
+func newMetrics(version string) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	f := factory{m.reg}
 	m.up = f.gauge("trainwrap_job_up", "1 while the job's child process runs, 0 otherwise.")
@@ -57,7 +82,7 @@ func newMetrics() *metrics {
 	m.step = f.gauge("trainwrap_step", "The job's current training step (from --progress-regex).")
 	m.ckptStep = f.gauge("trainwrap_last_checkpoint_step", "Step of the newest complete checkpoint chosen to resume from.")
 	m.ckptPruned = f.counter("trainwrap_checkpoints_pruned_total", "Checkpoints pruned by retention.")
-	m.ckptFreed = f.counter("trainwrap_checkpoint_bytes_freed_total", "Bytes freed by pruning checkpoints.")
+	m.ckptFreed = f.counter("trainwrap_checkpoint_freed_bytes_total", "Bytes freed by pruning checkpoints.")
 	m.logErrors = f.counter("trainwrap_log_write_errors_total", "Writes to the job's log file that failed (the job keeps running).")
 	m.stallTimeout = f.gauge("trainwrap_stall_timeout_seconds", "The stall timeout: no progress for this long is a hang.")
 	m.dropped = f.counterVec("trainwrap_observe_dropped_total", "Events not delivered to a sink because its queue was full.", "sink")
@@ -70,19 +95,45 @@ func newMetrics() *metrics {
 	m.gpuMemUsed = f.gaugeVec("trainwrap_gpu_memory_used_bytes", "GPU memory used (NVML).", gpu...)
 	m.gpuMemTotal = f.gaugeVec("trainwrap_gpu_memory_total_bytes", "GPU memory in all (NVML).", gpu...)
 	m.gpuUtil = f.gaugeVec("trainwrap_gpu_utilization_ratio", "GPU busy fraction over the last sample period (NVML).", gpu...)
-	m.gpuECC = f.gaugeVec("trainwrap_gpu_ecc_uncorrected_errors", "Uncorrected ECC errors since the driver loaded (NVML, volatile counter).", gpu...)
+	m.gpuECC = newECCCounters()
+	m.reg.MustRegister(m.gpuECC)
 	m.gpuPowerWatts = f.gaugeVec("trainwrap_gpu_power_watts", "GPU power draw (NVML).", gpu...)
 
+	m.lastProgress = f.gaugeVec("trainwrap_last_progress_timestamp_seconds", "When the job last made progress, or when the attempt started while it has made none yet (Unix time).")
+	m.attemptStarted = f.gaugeVec("trainwrap_attempt_start_timestamp_seconds", "When the current attempt's child process started (Unix time).")
+	m.ckptTime = f.gaugeVec("trainwrap_last_checkpoint_timestamp_seconds", "When the newest complete checkpoint chosen to resume from was written (Unix time).")
+	m.lastAnomaly = f.gaugeVec("trainwrap_last_anomaly_timestamp_seconds", "When the training-metrics detector last found an anomaly (Unix time).")
+	m.lastSample = f.gaugeVec("trainwrap_training_last_sample_timestamp_seconds", "When the job last printed a training metric that trainwrap read (Unix time).")
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "trainwrap_seconds_since_progress",
-		Help: "Seconds since the job last made progress, or since the attempt started when it has made none yet; 0 before the first attempt.",
-	}, m.secondsSinceProgress))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "trainwrap_last_checkpoint_age_seconds",
-		Help: "Age of the newest complete checkpoint chosen to resume from; -1 while none is known.",
-	}, m.checkpointAge))
+		Name: "trainwrap_last_update_timestamp_seconds",
+		Help: "When the supervisor last wrote these series (the textfile's write, or the scrape); the textfile is rewritten at least every " + textfileHeartbeat.String() + " while trainwrap lives, so an old value means a dead supervisor.",
+	}, func() float64 { return unixSeconds(time.Now()) }))
+
+	m.training = map[string]*prometheus.GaugeVec{}
+	for _, g := range trainingGauges {
+		m.training[g.metric] = f.gaugeVec(g.name, g.help)
+	}
+	m.custom = f.gaugeVec("trainwrap_training_custom_metric", "The value a --metric NAME=REGEX read last, by NAME (in the job's own unit).", "name")
+	m.anomalies = f.counterVec("trainwrap_anomalies_total", "Anomalies the training-metrics detector found, by kind.", "kind")
+
+	v, goVersion := buildVersion(version)
+	f.gaugeVec("trainwrap_build_info", "Always 1; the labels say which trainwrap this is.", "version", "goversion").WithLabelValues(v, goVersion).Set(1)
 	return m
 }
+
+// buildVersion is version, or the main module's version from the build info, and the
+// Go release it was built with.
+func buildVersion(version string) (string, string) {
+	if version == "" {
+		version = "unknown"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	return version, runtime.Version()
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // factory registers each metric as it is made, so a name cannot be declared and then
 // forgotten.
@@ -112,23 +163,10 @@ func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.Gauge
 	return g
 }
 
-func (m *metrics) secondsSinceProgress() float64 {
-	t := m.lastProgress.Load()
-	if t == 0 {
-		t = m.attemptStarted.Load()
-	}
-	if t == 0 {
-		return 0
-	}
-	return time.Since(time.Unix(0, t)).Seconds()
-}
-
-func (m *metrics) checkpointAge() float64 {
-	t := m.ckptTime.Load()
-	if t == 0 {
-		return -1
-	}
-	return time.Since(time.Unix(0, t)).Seconds()
+// setTime sets a label-less timestamp gauge, which is absent until first set: 0 would
+// read as 1970 to a rule like time() - x > 600.
+func setTime(g *prometheus.GaugeVec, t time.Time) {
+	g.WithLabelValues().Set(unixSeconds(t))
 }
 
 // apply updates the series from one event. It only touches atomics and the client
@@ -144,14 +182,15 @@ func (m *metrics) apply(e Event) {
 	switch e.Kind {
 	case Started:
 		m.up.Set(1)
-		m.attemptStarted.Store(e.Time.UnixNano())
-		m.lastProgress.Store(0)
+		setTime(m.attemptStarted, e.Time)
+		// The stall clock starts with the attempt.
+		setTime(m.lastProgress, e.Time)
 	case Progress:
 		t := e.LastProgress
 		if t.IsZero() {
 			t = e.Time
 		}
-		m.lastProgress.Store(t.UnixNano())
+		setTime(m.lastProgress, t)
 		if e.Step > 0 {
 			m.step.Set(float64(e.Step))
 		}
@@ -175,7 +214,7 @@ func (m *metrics) apply(e Event) {
 		if e.CheckpointPath != "" {
 			m.ckptStep.Set(float64(e.CheckpointStep))
 			if !e.CheckpointTime.IsZero() {
-				m.ckptTime.Store(e.CheckpointTime.UnixNano())
+				setTime(m.ckptTime, e.CheckpointTime)
 			}
 		}
 		if e.Pruned > 0 {
@@ -184,6 +223,36 @@ func (m *metrics) apply(e Event) {
 		if e.BytesFreed > 0 {
 			m.ckptFreed.Add(float64(e.BytesFreed))
 		}
+	case Metrics:
+		m.applyTraining(e.Samples)
+	case Anomaly:
+		if a := e.Anomaly; a != nil {
+			m.anomalies.WithLabelValues(orUnknown(a.Kind)).Inc()
+			t := a.Time
+			if t.IsZero() {
+				t = e.Time
+			}
+			setTime(m.lastAnomaly, t)
+		}
+	}
+}
+
+// applyTraining sets the training gauges to the latest sample of each metric. The
+// samples of one event come from one line, so the last one of a name wins.
+func (m *metrics) applyTraining(ss []training.Sample) {
+	var newest time.Time
+	for _, s := range ss {
+		if g, ok := m.training[s.Name]; ok {
+			g.WithLabelValues().Set(s.Value)
+		} else if s.Name != "" {
+			m.custom.WithLabelValues(s.Name).Set(s.Value)
+		}
+		if s.Time.After(newest) {
+			newest = s.Time
+		}
+	}
+	if !newest.IsZero() {
+		setTime(m.lastSample, newest)
 	}
 }
 
@@ -212,7 +281,44 @@ func (m *metrics) applySample(s Sample) {
 		m.gpuMemUsed.With(l).Set(float64(g.MemUsed))
 		m.gpuMemTotal.With(l).Set(float64(g.MemTotal))
 		m.gpuUtil.With(l).Set(float64(g.UtilPct) / 100)
-		m.gpuECC.With(l).Set(float64(g.ECCUncorrected))
+		m.gpuECC.set(itoa(g.Index), g.UUID, g.ECCUncorrected)
 		m.gpuPowerWatts.With(l).Set(float64(g.PowerMW) / 1000)
+	}
+}
+
+// eccCounters exports NVML's volatile uncorrected-ECC count as the counter it is
+// (trainwrap_gpu_ecc_uncorrected_errors_total): NVML gives the running total, which
+// client_golang's Counter cannot be set to, and a driver reload resets it, which is
+// what counters may do.
+type eccCounters struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	vals map[[2]string]float64 // {gpu, uuid} → count
+}
+
+func newECCCounters() *eccCounters {
+	return &eccCounters{
+		desc: prometheus.NewDesc("trainwrap_gpu_ecc_uncorrected_errors_total",
+			"Uncorrected ECC errors since the driver loaded (NVML's volatile counter; it resets when the driver reloads).",
+			[]string{"gpu", "uuid"}, nil),
+		vals: map[[2]string]float64{},
+	}
+}
+
+func (c *eccCounters) set(gpu, uuid string, n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vals[[2]string{gpu, uuid}] = float64(n)
+}
+
+// Describe implements prometheus.Collector.
+func (c *eccCounters) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *eccCounters) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.vals {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, v, k[0], k[1])
 	}
 }

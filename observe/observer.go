@@ -56,6 +56,9 @@ type Options struct {
 	CloseTimeout time.Duration
 	// Host names this machine in notifications [os.Hostname].
 	Host string
+	// Version is trainwrap's version for trainwrap_build_info [the main module's
+	// version from the build info].
+	Version string
 }
 
 // Observer turns the supervisor's events into metrics, alerts and resource history.
@@ -98,7 +101,7 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 	if opt.SampleInterval > 0 && opt.StateDir == "" {
 		return nil, errors.New("--sample-interval needs a run dir to write samples.jsonl into")
 	}
-	o := &Observer{opt: opt, m: newMetrics(), host: opt.Host}
+	o := &Observer{opt: opt, m: newMetrics(opt.Version), host: opt.Host}
 	o.ctx, o.cancel = context.WithCancel(ctx)
 	o.deliverCtx, o.stopDeliv = context.WithCancel(context.WithoutCancel(ctx))
 	// fail undoes what was started so far; Close copes with a half-built Observer.
@@ -254,7 +257,7 @@ func (o *Observer) checkpointTimeFromDisk(path string) {
 	go func() {
 		defer o.bg.Done()
 		if fi, err := os.Stat(path); err == nil {
-			o.m.ckptTime.Store(fi.ModTime().UnixNano())
+			setTime(o.m.ckptTime, fi.ModTime())
 		}
 	}()
 }

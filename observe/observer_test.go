@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,20 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// gather collects m's registry as scraped.
+func gather(t *testing.T, m *metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
 }
 
 func scrape(t *testing.T, addr string) string {
@@ -108,7 +123,8 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	for _, e := range crashAndRestart(time.Now().Add(-time.Minute), ckpt) {
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for _, e := range crashAndRestart(t0, ckpt) {
 		o.Publish(e)
 	}
 
@@ -125,7 +141,7 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 		{"trainwrap_step", nil, 230},
 		{"trainwrap_last_checkpoint_step", nil, 200},
 		{"trainwrap_checkpoints_pruned_total", nil, 2},
-		{"trainwrap_checkpoint_bytes_freed_total", nil, 4096},
+		{"trainwrap_checkpoint_freed_bytes_total", nil, 4096},
 		{"trainwrap_log_write_errors_total", nil, 5},
 		{"trainwrap_stall_timeout_seconds", nil, 600},
 	}
@@ -137,9 +153,19 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 				t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, got, ok, w.value)
 			}
 		}
-		// The attempt started 56 s ago and has made no progress yet.
-		if got, _ := value(mfs, "trainwrap_seconds_since_progress", nil); got < 50 || got > 120 {
-			t.Errorf("trainwrap_seconds_since_progress = %v, want about 56", got)
+		// The attempt started at t0+4s and has made no progress yet: the stall
+		// clock is the attempt's start, as a timestamp that a dead supervisor's file
+		// keeps telling the truth with.
+		for _, name := range []string{"trainwrap_last_progress_timestamp_seconds", "trainwrap_attempt_start_timestamp_seconds"} {
+			if got, _ := value(mfs, name, nil); got != unixSeconds(t0.Add(4*time.Second)) {
+				t.Errorf("%s = %v, want %v", name, got, unixSeconds(t0.Add(4*time.Second)))
+			}
+		}
+		if got, _ := value(mfs, "trainwrap_last_update_timestamp_seconds", nil); math.Abs(got-unixSeconds(time.Now())) > 600 {
+			t.Errorf("trainwrap_last_update_timestamp_seconds = %v, want about now", got)
+		}
+		if got, _ := value(mfs, "trainwrap_build_info", map[string]string{"goversion": runtime.Version()}); got != 1 {
+			t.Errorf("trainwrap_build_info{goversion=%s} = %v, want 1", runtime.Version(), got)
 		}
 		if _, ok := mfs["trainwrap_gpu_temperature_celsius"]; ok {
 			t.Errorf("GPU series without a GPU sampler")
@@ -149,15 +175,15 @@ func TestMetricsAfterCrashAndRestart(t *testing.T) {
 	t.Run("/metrics", func(t *testing.T) {
 		mfs := parseMetrics(t, scrape(t, o.Addr()))
 		check(t, mfs)
-		// The checkpoint's age comes from its mtime, read off the supervisor's path.
+		// The checkpoint's time comes from its mtime, read off the supervisor's path.
 		deadline := time.Now().Add(time.Minute)
 		for {
-			age, _ := value(parseMetrics(t, scrape(t, o.Addr())), "trainwrap_last_checkpoint_age_seconds", nil)
-			if math.Abs(age-3600) < 60 {
+			ts, _ := value(parseMetrics(t, scrape(t, o.Addr())), "trainwrap_last_checkpoint_timestamp_seconds", nil)
+			if math.Abs(ts-unixSeconds(ckptTime)) < 1 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("trainwrap_last_checkpoint_age_seconds = %v, want about 3600", age)
+				t.Fatalf("trainwrap_last_checkpoint_timestamp_seconds = %v, want %v", ts, unixSeconds(ckptTime))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/rundir"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 //go:embed page.html.tmpl
@@ -39,15 +40,28 @@ type pageData struct {
 	Attempt       int
 	Restarts      int
 	Step          int64
+	TotalSteps    string
 	SinceProgress string
 	StallTimeout  string
 	NextStart     string
 	ResumeFrom    string
+	ETA           string
+	ETADetail     string
+	Loss          string
+	LossDetail    string
+	Throughput    string
+	ThroughDetail string
 	LastCrash     *crashView
 	Timeline      template.HTML
+	TrainCharts   []template.HTML
 	Legend        []legendItem
+	AnomalyKinds  []legendItem
+	Anomalies     []anomalyRow
+	AnomaliesMore int
+	AnomalyCount  int
 	Attempts      []attemptRow
 	Charts        []template.HTML
+	Zone          string
 	Notes         []string
 }
 
@@ -81,10 +95,11 @@ type attemptRow struct {
 }
 
 // RenderPage writes the status page of the run dir at stateDir: one self-contained
-// HTML document with the state, the last crash, a timeline of every attempt and the
-// resource history. live adds a self-refresh and measures ages against now; without
-// it (trainwrap report) the page is a still post-mortem. A run dir with neither
-// state.json nor runs.jsonl is an error.
+// HTML document with the state, the ETA, the last crash and the anomalies, a timeline
+// of every attempt with the loss and throughput under it on the same time axis, and the
+// resource history. Times are shown in the local time zone. live adds a self-refresh
+// and measures ages against now; without it (trainwrap report) the page is a still
+// post-mortem. A run dir with neither state.json nor runs.jsonl is an error.
 func RenderPage(w io.Writer, stateDir string, live bool) error {
 	return renderPage(w, rundir.New(stateDir), live, time.Now())
 }
@@ -107,9 +122,13 @@ func renderPage(w io.Writer, dir rundir.Dir, live bool, now time.Time) error {
 		return fmt.Errorf("status page: no run recorded in %s (no state.json, no runs.jsonl); point --state-dir at a run dir", dir.Path)
 	}
 	samples, err := ReadSamples(dir.Samples())
-	d := buildPage(st, recs, samples, live, now)
+	series, serr := training.ReadSeries(dir.Series())
+	d := buildPage(st, recs, samples, series, live, now)
 	if err != nil {
 		d.Notes = append(d.Notes, "resource history unreadable: "+err.Error())
+	}
+	if serr != nil {
+		d.Notes = append(d.Notes, "training metrics unreadable: "+serr.Error())
 	}
 	if w := torn.Warning(); w != "" {
 		d.Notes = append(d.Notes, w)
@@ -120,8 +139,10 @@ func renderPage(w io.Writer, dir rundir.Dir, live bool, now time.Time) error {
 	return nil
 }
 
-func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bool, now time.Time) pageData {
-	d := pageData{Live: live, Refresh: RefreshSeconds, Generated: now.UTC().Format(time.RFC3339)}
+// buildPage lays out the page; times are shown in now's location.
+func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, series []training.Sample, live bool, now time.Time) pageData {
+	loc := now.Location()
+	d := pageData{Live: live, Refresh: RefreshSeconds, Generated: clock(now, loc), Zone: now.Format("MST")}
 	if st != nil {
 		d.RunID = st.RunID
 		d.Command = strings.Join(st.Command, " ")
@@ -130,16 +151,19 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 		d.Restarts = st.Restarts
 		d.Step = st.Step
 		d.StallTimeout = st.StallTimeout
+		if dur, err := time.ParseDuration(st.StallTimeout); err == nil {
+			d.StallTimeout = humanDuration(dur)
+		}
 		d.ResumeFrom = st.ResumeFrom
 		if !st.LastProgress.IsZero() {
 			if live && isLive(st.Status) {
-				d.SinceProgress = now.Sub(st.LastProgress).Round(time.Second).String()
+				d.SinceProgress = humanDuration(now.Sub(st.LastProgress))
 			} else {
-				d.SinceProgress = "last at " + st.LastProgress.UTC().Format(time.RFC3339)
+				d.SinceProgress = "last at " + clock(st.LastProgress, loc)
 			}
 		}
 		if st.NextStart != nil && st.Status == rundir.StatusBackoff {
-			d.NextStart = st.NextStart.UTC().Format(time.RFC3339)
+			d.NextStart = clock(*st.NextStart, loc)
 		}
 	} else if n := len(recs); n > 0 {
 		last := recs[n-1]
@@ -161,12 +185,33 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 			ev = append(ev, fmt.Sprintf("%d: %s", e.Line, e.Text))
 		}
 		d.LastCrash = &crashView{Attempt: r.Attempt, Class: r.Class, Color: ClassColor(r.Class), Exit: recordExit(r),
-			When: r.End.UTC().Format(time.RFC3339), Evidence: ev, Suggestion: r.Suggestion, Decision: r.Decision, Reason: r.Reason}
+			When: clock(r.End, loc), Evidence: ev, Suggestion: r.Suggestion, Decision: r.Decision, Reason: r.Reason}
 		break
 	}
 
-	spans := buildSpans(recs, st, samples, now)
-	d.Timeline = timelineSVG(spans)
+	spans := buildSpans(recs, st, samples, series, now)
+	anomalies := collectAnomalies(st, recs)
+	var extra []time.Time
+	if n := len(series); n > 0 {
+		extra = append(extra, series[0].Time, series[n-1].Time)
+	}
+	ax := newTimeAxis(spans, extra, loc)
+	marks := anomalyMarks(anomalies, loc)
+	d.Timeline = timelineSVG(spans, ax, marks)
+	d.TrainCharts, d.Loss, d.LossDetail, d.Throughput, d.ThroughDetail = trainingCharts(series, spans, ax, marks, loc)
+	d.Anomalies, d.AnomaliesMore = anomalyRows(anomalies, loc)
+	d.AnomalyCount = len(anomalies)
+	kinds := map[string]bool{}
+	for _, a := range anomalies {
+		if !kinds[a.Kind] {
+			kinds[a.Kind] = true
+			d.AnomalyKinds = append(d.AnomalyKinds, legendItem{strings.ReplaceAll(orUnknown(a.Kind), "_", " "), anomalyColor(a.Kind)})
+		}
+	}
+	if total, ok := latest(series, totalStepsMetric); ok && total.Value > 0 {
+		d.TotalSteps = fmt.Sprintf("%.0f", total.Value)
+	}
+	d.ETA, d.ETADetail = eta(st, series, samples, d.Step, now, loc)
 	seen := map[string]bool{}
 	for _, s := range spans {
 		if s.Crashed && !seen[s.Class] {
@@ -177,7 +222,7 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 	sort.Slice(d.Legend, func(i, j int) bool { return d.Legend[i].Name < d.Legend[j].Name })
 
 	for _, r := range recs {
-		row := attemptRow{Attempt: r.Attempt, Start: r.Start.UTC().Format("2006-01-02 15:04:05"), Duration: r.End.Sub(r.Start).Round(time.Second).String(),
+		row := attemptRow{Attempt: r.Attempt, Start: clock(r.Start, loc), Duration: humanDuration(r.End.Sub(r.Start)),
 			Exit: recordExit(r), Class: r.Class, Steps: fmt.Sprintf("%d → %d", r.StepStart, r.StepEnd), Resumed: r.ResumedFrom, Decision: r.Decision, Reason: r.Reason}
 		if r.Class != "" && r.Class != "none" {
 			row.Color = ClassColor(r.Class)
@@ -192,11 +237,11 @@ func buildPage(st *rundir.State, recs []rundir.Record, samples []Sample, live bo
 	}
 	for _, s := range spans {
 		if s.Running {
-			d.Attempts = append(d.Attempts, attemptRow{Attempt: s.Attempt, Start: s.Start.UTC().Format("2006-01-02 15:04:05"),
-				Duration: now.Sub(s.Start).Round(time.Second).String(), Exit: "running", Steps: fmt.Sprintf("%d → %d", s.ResumeAt, d.Step), Resumed: s.Resumed, Running: true})
+			d.Attempts = append(d.Attempts, attemptRow{Attempt: s.Attempt, Start: clock(s.Start, loc),
+				Duration: humanDuration(now.Sub(s.Start)), Exit: "running", Steps: fmt.Sprintf("%d → %d", s.ResumeAt, d.Step), Resumed: s.Resumed, Running: true})
 		}
 	}
-	d.Charts = resourceCharts(samples)
+	d.Charts = resourceCharts(samples, loc)
 	if st != nil && len(st.Adjustments) > 0 {
 		d.Notes = append(d.Notes, "smart recovery changed the job; attempt "+strconv.Itoa(st.Attempt)+" runs: "+strings.Join(st.AttemptCommand, " ")+envNote(st.AttemptEnv))
 	}
@@ -240,7 +285,7 @@ func statusColor(status string) string {
 
 // resourceCharts draws host memory, disk free and, when samples carry them, GPU
 // temperature, memory and utilisation.
-func resourceCharts(samples []Sample) []template.HTML {
+func resourceCharts(samples []Sample, loc *time.Location) []template.HTML {
 	if len(samples) == 0 {
 		return nil
 	}
@@ -251,6 +296,7 @@ func resourceCharts(samples []Sample) []template.HTML {
 	gpuTemp, gpuMem, gpuUtil := map[int]*series{}, map[int]*series{}, map[int]*series{}
 	var gpuOrder []int
 	for _, s := range samples {
+		s.Time = s.Time.In(loc)
 		if s.MemTotal > 0 {
 			mem.Points = append(mem.Points, fpoint{s.Time, float64(s.MemTotal-min(s.MemAvailable, s.MemTotal)) / gib})
 		}
@@ -300,4 +346,28 @@ func resourceCharts(samples []Sample) []template.HTML {
 			lineChart("GPU utilisation", "%", collect(gpuUtil)))
 	}
 	return out
+}
+
+// trainingCharts draws the loss and the throughput on the timeline's axis, and says
+// their latest values for the cards. Throughput is samples/s where the job prints it,
+// else steps/s from the time per step.
+func trainingCharts(series []training.Sample, spans []span, ax timeAxis, marks []mark, loc *time.Location) (charts []template.HTML, loss, lossDetail, thr, thrDetail string) {
+	if len(series) == 0 {
+		return nil, "", "", "", ""
+	}
+	charts = append(charts, trainChart("loss-chart", "loss", ax, spans, trainSeries(series, training.Loss, nil), "#1f77b4", false, marks))
+	if s, ok := latest(series, training.Loss); ok {
+		loss, lossDetail = shortNum(s.Value), fmt.Sprintf("at step %d, %s", s.Step, clock(s.Time, loc))
+	}
+	if s, ok := latest(series, training.SamplesPerSecond); ok {
+		charts = append(charts, trainChart("throughput-chart", "throughput (samples/s)", ax, spans, trainSeries(series, training.SamplesPerSecond, nil), "#0f8fa3", true, marks))
+		thr, thrDetail = shortNum(s.Value)+" samples/s", fmt.Sprintf("at step %d", s.Step)
+	} else if s, ok := latest(series, training.StepTime); ok {
+		perStep := func(v float64) (float64, bool) { return 1 / v, v > 0 }
+		charts = append(charts, trainChart("throughput-chart", "throughput (steps/s, from the time per step)", ax, spans, trainSeries(series, training.StepTime, perStep), "#0f8fa3", true, marks))
+		if v, ok := perStep(s.Value); ok {
+			thr, thrDetail = shortNum(v)+" steps/s", fmt.Sprintf("%s s per step at step %d", shortNum(s.Value), s.Step)
+		}
+	}
+	return charts, loss, lossDetail, thr, thrDetail
 }

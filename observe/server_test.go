@@ -71,7 +71,7 @@ func (s *statusClient) closedByServer(deadline time.Time) error {
 func TestStatusServerCapsConnections(t *testing.T) {
 	const max, extra = 4, 3
 	long := serverLimits{maxConns: max, readHeaderTimeout: time.Hour, readTimeout: time.Hour, writeTimeout: time.Hour, idleTimeout: time.Hour}
-	srv, err := startServer("127.0.0.1:0", newMetrics(), t.TempDir(), long, func(msg string) { t.Errorf("report: %s", msg) })
+	srv, err := startServer("127.0.0.1:0", newMetrics(""), t.TempDir(), long, func(msg string) { t.Errorf("report: %s", msg) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestStatusServerCapsConnections(t *testing.T) {
 func TestStatusServerClosesIdleConnections(t *testing.T) {
 	const max = 4
 	short := serverLimits{maxConns: max, readHeaderTimeout: 50 * time.Millisecond, readTimeout: time.Hour, writeTimeout: time.Hour, idleTimeout: 50 * time.Millisecond}
-	srv, err := startServer("127.0.0.1:0", newMetrics(), t.TempDir(), short, func(msg string) { t.Errorf("report: %s", msg) })
+	srv, err := startServer("127.0.0.1:0", newMetrics(""), t.TempDir(), short, func(msg string) { t.Errorf("report: %s", msg) })
 	if err != nil {
 		t.Fatal(err)
 	}

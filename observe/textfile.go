@@ -18,6 +18,11 @@ import (
 // output line; every other event is written at once.
 const progressEvery = time.Second
 
+// textfileHeartbeat is the longest the textfile goes unwritten while the supervisor
+// lives, so that trainwrap_last_update_timestamp_seconds in it ages only when trainwrap
+// is gone: a quiet job (no output within the stall timeout) publishes no events.
+const textfileHeartbeat = 15 * time.Second
+
 // textfile writes the registry in the node_exporter textfile-collector format after
 // events, through a temporary file and a rename, so the collector never reads half a
 // file. Writes happen on its own goroutine; Publish only pokes it.
@@ -29,6 +34,8 @@ type textfile struct {
 	report func(string)
 	done   chan struct{}
 	writes atomic.Int64 // files written, for the rate limit's test
+	// heartbeat is textfileHeartbeat; a test shortens it.
+	heartbeat time.Duration
 }
 
 // checkTextfile refuses paths node_exporter would ignore, at start, when the user can
@@ -41,7 +48,7 @@ func checkTextfile(path string) error {
 }
 
 func newTextfile(path string, m *metrics, report func(string)) *textfile {
-	return &textfile{path: path, m: m, kick: make(chan struct{}, 1), report: report, done: make(chan struct{})}
+	return &textfile{path: path, m: m, kick: make(chan struct{}, 1), report: report, done: make(chan struct{}), heartbeat: textfileHeartbeat}
 }
 
 // poke asks for a write without blocking; pokes that arrive while one is pending
@@ -62,6 +69,8 @@ func (t *textfile) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	pending := false
+	beat := time.NewTicker(t.heartbeat)
+	defer beat.Stop()
 	write := func() {
 		pending = false
 		t.urgent.Store(false)
@@ -72,6 +81,10 @@ func (t *textfile) run(ctx context.Context) {
 	}
 	for {
 		select {
+		case <-beat.C:
+			if time.Since(last) >= t.heartbeat/2 {
+				write()
+			}
 		case <-ctx.Done():
 			write() // the final state, e.g. job_up 0 after the last exit
 			return

@@ -5,10 +5,12 @@ import (
 	"html"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/trainwrap/trainwrap/rundir"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // classColors gives each crash class a fixed colour, so the same cause looks the same
@@ -66,14 +68,34 @@ type point struct {
 }
 
 // buildSpans lays out every attempt from the run records, the live attempt from
-// state.json, and the step curve from the resource samples.
-func buildSpans(recs []rundir.Record, st *rundir.State, samples []Sample, now time.Time) []span {
+// state.json, and the step curve from the resource samples and the training series.
+func buildSpans(recs []rundir.Record, st *rundir.State, samples []Sample, series []training.Sample, now time.Time) []span {
 	byAttempt := map[int][]point{}
 	for _, s := range samples {
 		// Step 0 is "no step seen yet in this attempt": the curve starts at the
 		// attempt's own start step instead.
 		if s.Attempt > 0 && s.Up && s.Step > 0 {
 			byAttempt[s.Attempt] = append(byAttempt[s.Attempt], point{s.Time, s.Step})
+		}
+	}
+	// One point per step of the training series (its samples come several to a line),
+	// thinned like the charts: the curve needs no more than a few per pixel column.
+	lastStep := map[int]int64{}
+	for _, s := range series {
+		if s.Attempt > 0 && s.Step > 0 && s.Step != lastStep[s.Attempt] {
+			lastStep[s.Attempt] = s.Step
+			byAttempt[s.Attempt] = append(byAttempt[s.Attempt], point{s.Time, s.Step})
+		}
+	}
+	for a, ps := range byAttempt {
+		slices.SortStableFunc(ps, func(p, q point) int { return p.T.Compare(q.T) })
+		if len(ps) > 2*axisPlotW {
+			thin := make([]point, 0, 2*axisPlotW)
+			stride := (len(ps) + 2*axisPlotW - 1) / (2 * axisPlotW)
+			for i := 0; i < len(ps); i += stride {
+				thin = append(thin, ps[i])
+			}
+			byAttempt[a] = append(thin, ps[len(ps)-1])
 		}
 	}
 	var out []span
@@ -148,13 +170,101 @@ func (w *svgWriter) f(format string, args ...any) { fmt.Fprintf(&w.b, format, ar
 
 func esc(s string) string { return html.EscapeString(s) }
 
+// The timeline and the training charts share their width and horizontal margins, so
+// that one time is at one x in all of them, drawn one above the other.
+const (
+	axisWidth = 960
+	axisLeft  = 70
+	axisRight = 20
+	axisPlotW = axisWidth - axisLeft - axisRight
+)
+
+// timeAxis maps times to x on the shared axis, and labels them in loc.
+type timeAxis struct {
+	t0  time.Time
+	dur time.Duration
+	loc *time.Location
+}
+
+// newTimeAxis spans every attempt and every time in extra.
+func newTimeAxis(spans []span, extra []time.Time, loc *time.Location) timeAxis {
+	var t0, t1 time.Time
+	add := func(t time.Time) {
+		if t.IsZero() {
+			return
+		}
+		if t0.IsZero() || t.Before(t0) {
+			t0 = t
+		}
+		if t1.IsZero() || t.After(t1) {
+			t1 = t
+		}
+	}
+	for _, s := range spans {
+		add(s.Start)
+		add(s.End)
+	}
+	for _, t := range extra {
+		add(t)
+	}
+	dur := t1.Sub(t0)
+	if dur <= 0 {
+		dur = time.Second
+	}
+	return timeAxis{t0: t0, dur: dur, loc: loc}
+}
+
+func (a timeAxis) x(t time.Time) float64 {
+	return axisLeft + float64(axisPlotW)*float64(t.Sub(a.t0))/float64(a.dur)
+}
+
+// col is the pixel column of t, for downsampling.
+func (a timeAxis) col(t time.Time) int { return int(math.Floor(a.x(t))) }
+
+// ticks writes the time labels under a plot, on the text line at y.
+func (a timeAxis) ticks(w *svgWriter, y int) {
+	for i := 0; i <= 5; i++ {
+		t := a.t0.Add(time.Duration(float64(a.dur) * float64(i) / 5))
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 5:
+			anchor = "end"
+		}
+		w.f(`<text x="%.1f" y="%d" text-anchor="%s">%s</text>`, a.x(t), y, anchor, esc(timeLabel(t.In(a.loc), a.dur)))
+	}
+}
+
+// mark is an anomaly drawn on the time axis.
+type mark struct {
+	T     time.Time
+	Kind  string
+	Color string
+	Title string
+}
+
+// drawMarks draws each mark as a triangle pointing down at the plot's top edge and,
+// with full, a line down to its bottom.
+func drawMarks(w *svgWriter, ax timeAxis, marks []mark, top, bottom int, full bool) {
+	for _, m := range marks {
+		x := ax.x(m.T)
+		w.f(`<g class="anomaly" data-kind="%s"><title>%s</title>`, esc(m.Kind), esc(m.Title))
+		if full {
+			w.f(`<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" class="anomaly-line"/>`, x, x, top, bottom, m.Color)
+		}
+		w.f(`<path d="M%.1f %d l-6 -9 h12 z" fill="%s"/></g>`, x, top, m.Color)
+	}
+}
+
 // timelineSVG draws step over time for every attempt, crash markers in the colour of
-// their class, restarts, and the checkpoints attempts resumed from; under it a lane of
-// attempt bars, so runs without a step (no --progress-regex) still show every restart.
-func timelineSVG(spans []span) template.HTML {
+// their class, restarts, the checkpoints attempts resumed from and the anomalies; under
+// it a lane of attempt bars, so runs without a step (no --progress-regex) still show
+// every restart.
+func timelineSVG(spans []span, ax timeAxis, marks []mark) template.HTML {
 	const (
-		width, height    = 960, 360
-		left, right, top = 70, 20, 20
+		width, height    = axisWidth, 340
+		left, right, top = axisLeft, axisRight, 20
 		laneH, axisGap   = 22, 28
 		plotBottom       = height - axisGap - laneH - 16
 		laneTop          = plotBottom + 24
@@ -167,24 +277,13 @@ func timelineSVG(spans []span) template.HTML {
 		w.f(`<text x="%d" y="%d" class="empty">no attempt recorded yet</text></svg>`, width/2, height/2)
 		return template.HTML(w.b.String())
 	}
-	t0, t1 := spans[0].Start, spans[0].End
 	var maxStep int64
 	for _, s := range spans {
-		if s.Start.Before(t0) {
-			t0 = s.Start
-		}
-		if s.End.After(t1) {
-			t1 = s.End
-		}
 		for _, p := range s.Points {
 			maxStep = max(maxStep, p.Step)
 		}
 	}
-	dur := t1.Sub(t0)
-	if dur <= 0 {
-		dur = time.Second
-	}
-	x := func(t time.Time) float64 { return left + float64(plotW)*float64(t.Sub(t0))/float64(dur) }
+	x := ax.x
 	yMax := niceCeil(float64(maxStep))
 	y := func(step int64) float64 { return plotBottom - float64(plotH)*float64(step)/yMax }
 
@@ -196,17 +295,7 @@ func timelineSVG(spans []span) template.HTML {
 		w.f(`<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" class="grid"/>`, left, width-right, yy, yy)
 		w.f(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-6, yy+4, esc(shortNum(v)))
 	}
-	for i := 0; i <= 5; i++ {
-		t := t0.Add(time.Duration(float64(dur) * float64(i) / 5))
-		anchor := "middle"
-		switch i {
-		case 0:
-			anchor = "start"
-		case 5:
-			anchor = "end"
-		}
-		w.f(`<text x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(t), height-6, anchor, esc(timeLabel(t, dur)))
-	}
+	ax.ticks(&w, height-6)
 	w.f(`<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">step</text>`, (top+plotBottom)/2, (top+plotBottom)/2)
 	w.f(`</g>`)
 
@@ -250,6 +339,7 @@ func timelineSVG(spans []span) template.HTML {
 		cx, cy := x(s.Start), y(s.ResumeAt)
 		w.f(`<path class="checkpoint" d="M%.1f %.1f l6 6 l-6 6 l-6 -6 z"><title>%s</title></path>`, cx, cy-6, esc(fmt.Sprintf("attempt %d resumed from %s (step %d)", s.Attempt, s.Resumed, s.ResumeAt)))
 	}
+	drawMarks(&w, ax, marks, top, plotBottom, false)
 	// The lane of attempt bars.
 	for _, s := range spans {
 		x0, x1 := x(s.Start), x(s.End)
@@ -372,9 +462,9 @@ func trimZero(s string) string {
 	return s
 }
 
-// timeLabel formats an axis time: clock time for spans under a day, dates past that.
+// timeLabel formats an axis time, in t's own zone: clock time for spans under a day,
+// dates past that.
 func timeLabel(t time.Time, span time.Duration) string {
-	t = t.UTC()
 	if span > 24*time.Hour {
 		return t.Format("Jan 2 15:04")
 	}
