@@ -67,6 +67,7 @@ var trainingGauges = []struct{ metric, name, help string }{
 	{training.LossScale, "trainwrap_training_loss_scale", "The fp16 dynamic loss scale the job printed last."},
 	{training.SamplesPerSecond, "trainwrap_training_samples_per_second", "The throughput the job printed last, in samples per second."},
 	{training.StepTime, "trainwrap_training_step_time_seconds", "The time per step the job printed last."},
+	{training.TotalSteps, "trainwrap_training_total_steps", "The number of steps the job said it will run (HF Trainer's banner, Megatron's iteration N/TOTAL)."},
 }
 
 // newMetrics makes the series of one supervisor; version is trainwrap's own ("" = the

@@ -14,9 +14,8 @@ import (
 )
 
 // totalStepsMetric is the series name under which a recogniser reports the run's
-// total steps when the output carries it (tqdm's "n/total", Megatron's "iteration N/
-// TOTAL"); the page's ETA needs it.
-const totalStepsMetric = "total_steps"
+// total steps when the output carries it; the page's ETA needs it.
+const totalStepsMetric = training.TotalSteps
 
 // maxListedAnomalies bounds the page's list; runs.jsonl holds every one.
 const maxListedAnomalies = 40

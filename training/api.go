@@ -15,6 +15,10 @@ const (
 	LossScale        = "loss_scale"
 	SamplesPerSecond = "samples_per_second"
 	StepTime         = "step_time_seconds"
+	// TotalSteps is the run's planned number of steps, where the output says it
+	// (HF Trainer's "Total optimization steps = N", Megatron's "iteration N/ TOTAL"):
+	// with the step rate it gives the page's ETA.
+	TotalSteps = "total_steps"
 )
 
 // Sample is one value of one metric, as read from one line of output.

@@ -389,6 +389,9 @@ func megatron(e *emitter, line []byte) bool {
 		return false
 	}
 	e.setStep(it)
+	if total, _, ok := parseInt(line, skipSpaces(line, j+1)); ok && total > 0 {
+		e.add(TotalSteps, float64(total))
+	}
 	var stepTime, batch float64
 	rate := false
 	rest := line

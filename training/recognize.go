@@ -113,6 +113,7 @@ func (e *emitter) setStep(s int64) {
 var anchors = [...][]byte{
 	[]byte("loss"), []byte("it/s"), []byte("s/it"), []byte("lr="), []byte("learning_rate"),
 	[]byte("grad_norm"), []byte("SamplesPerSec"), []byte("samples/sec"), []byte("OVERFLOW"), []byte("iteration"),
+	[]byte("optimization steps"),
 }
 
 func mayHoldMetric(line []byte) bool {
@@ -148,6 +149,34 @@ func recognizeBuiltin(e *emitter, line []byte) {
 	if bytes.Contains(line, []byte("samples/sec: ")) {
 		deepspeedPipe(e, line)
 	}
+	if i := bytes.Index(line, []byte("Total optimization steps = ")); i >= 0 {
+		hfTotalSteps(e, line[i+len("Total optimization steps = "):])
+	}
+}
+
+// hfTotalSteps reads the run's planned steps from the banner HF Trainer logs when
+// training starts (transformers trainer.py _inner_training_loop, v4.x:
+// logger.info(f"  Total optimization steps = {max_steps:,}")), thousands separated
+// by commas.
+func hfTotalSteps(e *emitter, b []byte) {
+	var n int64
+	digits, i := 0, 0
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == ',' && digits > 0 {
+			continue
+		}
+		if c < '0' || c > '9' || n > (math.MaxInt64-9)/10 {
+			break
+		}
+		n = n*10 + int64(c-'0')
+		digits++
+	}
+	// The count ends the line or a word: "1e6" or "12abc" is no count.
+	if digits == 0 || n == 0 || i < len(b) && b[i] != ' ' && b[i] != '\t' && b[i] != '\r' {
+		return
+	}
+	e.add(TotalSteps, float64(n))
 }
 
 // parseNumber reads a decimal number at b[i:] (sign, digits, fraction, exponent) and
