@@ -2,7 +2,8 @@
 # Side-by-side figures for the crash classifier (issue: classify): `trainwrap classify`
 # of a healthy training log against `grep -E -c -f bench/grep-62.txt` (62 regexes a user
 # would write for the failures trainwrap names) over the same file, page cache warm,
-# median of 5 runs in turns (RUNS=n to change). The Go benchmarks BenchmarkHealthy/BenchmarkGrepE (make bench runs them)
+# median of 5 runs in turns (RUNS=n to change). The Go benchmarks BenchmarkHealthy and
+# BenchmarkGrepE (make bench runs them)
 # give the in-process figures.
 # Usage: bench/classify.sh [path/to/trainwrap]   (SIZE=bytes to change the log's size)
 set -euo pipefail

@@ -29,7 +29,7 @@ rate_of() { # command...: prints MB/s of one run
 	local t0 t1
 	t0=$(now); "$@" >/dev/null 2>&1 || true; t1=$(now)
 	rm -rf .trainwrap tee.out script.out
-	awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) / 1e6 }'
+	awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", s / (b - a) / 1e6 }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 duel() { # nameA nameB: runs cmd_<name> for each in turns, writes rate.<name>, prints both

@@ -118,7 +118,7 @@ func (s *supervisor) newAttempt(ctx context.Context, n int) *attemptState {
 	if s.o.ProgressRegex != nil {
 		a.t.segments = LineObserverFunc(s.observeProgress)
 	} else {
-		a.t.segments = LineObserverFunc(s.observeBuiltinStep)
+		a.t.segments = builtinStepObserver{s}
 	}
 	a.oomBefore = oomKills()
 	a.dropsBefore = s.terminalDrops()
