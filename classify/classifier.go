@@ -157,10 +157,11 @@ func (c *Classifier) remember(line []byte) {
 
 // QuietUpTo vouches for a stretch of output at once, so that a caller holding a large
 // read need not hand the classifier each healthy line in full. b is raw output, many
-// lines with their newlines; it returns n such that every line whose text lies inside
-// b[:n] can hold nothing the classifier acts on: ObserveQuiet does for it all that
-// ObserveLine would. The answer holds until the next ObserveLine call, which may open a
-// traceback (then QuietUpTo is 0: inside one, every line is looked at).
+// lines with their newlines; it returns n such that every line that ends (its newline)
+// before b[n] can hold nothing the classifier acts on, whatever part of its bytes the
+// caller passes: ObserveQuiet does for it all that ObserveLine would. The answer holds
+// until the next ObserveLine call, which may open a traceback (then QuietUpTo is 0:
+// inside one, every line is looked at).
 func (c *Classifier) QuietUpTo(b []byte) int {
 	if c.inTB {
 		return 0

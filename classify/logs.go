@@ -214,7 +214,7 @@ func (f *LogFeed) lines(b []byte, path string, n *int64) {
 			if quietEnd < pos {
 				quietEnd = pos + f.cls.QuietUpTo(b[pos:])
 			}
-			quiet = pos+i <= quietEnd
+			quiet = pos+i < quietEnd
 		}
 		f.line(line[:min(len(line), maxLogLine)], LogPos{File: path, Line: *n}, quiet)
 		pos += i + 1

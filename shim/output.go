@@ -90,7 +90,7 @@ func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
 }
 
 // quietObserver is a LineObserver that can vouch for a stretch of a read at once
-// (classify.Classifier): every line whose text lies inside b[:QuietUpTo(b)] needs only
+// (classify.Classifier): every line that ends before b[QuietUpTo(b)] needs only
 // ObserveQuiet, which does what ObserveLine would at a fraction of its cost. Most
 // healthy output is such lines.
 type quietObserver interface {
@@ -119,6 +119,10 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	var st stream
 	buf := make([]byte, readBufSize)
 	var tsBuf [64]byte
+	f, nonblock := r.(*os.File)
+	if nonblock {
+		nonblock = isNonblocking(f)
+	}
 	for {
 		if !t.beforeRead(r) {
 			break
@@ -126,6 +130,9 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 		n, err := r.Read(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			n, err = lastRead(r, buf)
+		}
+		if err == nil && n > 0 && n < len(buf) && nonblock {
+			n = readWaiting(f, buf, n)
 		}
 		t.afterRead(r, n)
 		if n > 0 {
@@ -161,6 +168,33 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	}
 	t.flush()
 	t.mu.Unlock()
+}
+
+// readWaiting adds to buf[:n] what f holds already, without waiting: a pty hands out at
+// most 4 KiB a read, so gathering what waits makes one log write, one terminal copy and
+// one look by the observers out of many. It stops at the first read that would block,
+// at the end (EOF, EIO: the next Read reports it) and when buf is full.
+func readWaiting(f *os.File, buf []byte, n int) int {
+	for n < len(buf) {
+		var k int
+		var rerr error
+		if err := control(f, func(fd int) { k, rerr = unix.Read(fd, buf[n:]) }); err != nil || rerr != nil || k <= 0 {
+			break
+		}
+		n += k
+	}
+	return n
+}
+
+// isNonblocking reports whether f's descriptor is in non-blocking mode (a pipe from
+// os.Pipe, the pty master once pollable): only then may readWaiting read it directly.
+func isNonblocking(f *os.File) bool {
+	var fl int
+	var ferr error
+	if err := control(f, func(fd int) { fl, ferr = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0) }); err != nil || ferr != nil {
+		return false
+	}
+	return fl&unix.O_NONBLOCK != 0
 }
 
 // lastRead is one non-blocking read after a drain deadline: the poller reports an
@@ -339,7 +373,7 @@ func (t *tee) endWholeLine(st *stream, line, whole []byte, start, end int, skipS
 			// from here, after whatever the last full look changed.
 			t.quietEnd[k] = start + q.QuietUpTo(whole[start:])
 		}
-		if end <= t.quietEnd[k] {
+		if end < t.quietEnd[k] {
 			q.ObserveQuiet(line)
 		} else {
 			o.ObserveLine(line)
