@@ -168,10 +168,8 @@ func (f *LogFeed) read(r io.Reader, path string) error {
 			long, inLong = nil, false
 			data = data[end:]
 		}
-		whole := data
-		if !eof {
-			whole = data[:bytes.LastIndexByte(data, '\n')+1]
-		}
+		// Whole lines only; a last line without a newline is fed on its own below.
+		whole := data[:bytes.LastIndexByte(data, '\n')+1]
 		f.lines(whole, path, &n)
 		rest := data[len(whole):]
 		if eof {

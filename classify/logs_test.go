@@ -318,6 +318,11 @@ func TestLogFeedReadsAsLineByLine(t *testing.T) {
 		a := writeLog(t, dir, "train-1.log.gz", prefixed(1, append(append([]string{}, healthy...), crashLines...))...)
 		b := writeLog(t, dir, "train.log", prefixed(2, append(append([]string{}, healthy[:len(healthy)/2]...), crashLines...))...)
 		raw := writeLog(t, dir, "raw.log", append(append([]string{}, healthy...), crashLines...)...)
+		// No newline at the end, as a log cut by a kill ends.
+		cut := filepath.Join(dir, "cut.log")
+		if err := os.WriteFile(cut, []byte(strings.Join(append(append([]string{}, healthy...), crashLines...), "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		for _, tc := range []struct {
 			name     string
 			lastN    int
@@ -328,6 +333,8 @@ func TestLogFeedReadsAsLineByLine(t *testing.T) {
 			{"two attempts, all", 0, false, []string{a, b}},
 			{"last 50 lines", 50, false, []string{a, b}},
 			{"raw log", 0, false, []string{raw}},
+			{"no final newline", 0, false, []string{cut}},
+			{"no final newline, then another file", 0, false, []string{cut, raw}},
 		} {
 			want := feedLineByLine(t, tc.lastN, tc.lastOnly, tc.paths)
 			got := NewLogFeed(tc.lastN, tc.lastOnly)
