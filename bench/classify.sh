@@ -38,7 +38,8 @@ rate_of() { # command...: MB/s of one run
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 # The classifier must find nothing here; a class would mean a rule matches healthy output.
-class=$("$TW" classify --quiet healthy.log 2>&1 || true)
+# A classify that fails (exit, panic) stops the script: its rate would be no rate.
+class=$("$TW" classify --quiet healthy.log)
 matches=$(grep -E -c -f "$pats" healthy.log || true)
 # In turns, trainwrap then grep, so a neighbour's load falls on both alike.
 : >runs.tw; : >runs.grep
