@@ -79,10 +79,14 @@ func newGramFilter(rs []rule) gramFilter {
 			lits = append(lits, l)
 		}
 	}
-	// How many literals each gram could serve.
+	// How many literals each gram could serve. One seen map, cleared per literal, and
+	// each distinct gram's cost computed once: this runs at every start-up, and a map
+	// per literal and a search of commonLogText per gram visit were most of the time
+	// `trainwrap classify` took on a small log.
 	shared := map[string]int{}
+	seen := map[string]bool{}
 	for _, l := range lits {
-		seen := map[string]bool{}
+		clear(seen)
 		for o := 0; o+4 <= len(l); o++ {
 			if g := l[o : o+4]; !seen[g] {
 				seen[g] = true
@@ -90,15 +94,19 @@ func newGramFilter(rs []rule) gramFilter {
 			}
 		}
 	}
+	cost := make(map[string]int, len(shared))
+	for g := range shared {
+		cost[g] = gramCost(g)
+	}
 	for _, l := range lits {
 		lo := 1 << 30
 		for o := 0; o+4 <= len(l); o++ {
-			lo = min(lo, gramCost(l[o:o+4]))
+			lo = min(lo, cost[l[o:o+4]])
 		}
 		best, bestShared, bestCost := 0, -1, 0
 		for o := 0; o+4 <= len(l); o++ {
 			g := l[o : o+4]
-			c := gramCost(g)
+			c := cost[g]
 			if c > lo+gramSlack {
 				continue
 			}
