@@ -7,44 +7,60 @@
 #   supervisor CPU for 4x the output against 1x (linear: 4x);
 #   supervisor RSS and idle CPU, against tini when installed.
 # Each figure issue 12 compares is also printed as a ROW line for bench/summary.sh.
-# Usage: bench/shim.sh [path/to/trainwrap]   (SIZE=bytes to change the volume)
+# Usage: bench/shim.sh [path/to/trainwrap]   (SIZE=bytes to change the volume, RUNS=n the
+# runs of each figure, ONLY=output for the throughput and CPU rows alone)
 set -euo pipefail
 TW=$(realpath "${1:-bin/trainwrap}")
 SIZE=${SIZE:-268435456}
+RUNS=${RUNS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-line="{'loss': 0.6948, 'learning_rate': 5e-05, 'epoch': 0.78}"
+# 120 bytes a line with its newline, an HF Trainer log dict, as issue 12 measures.
+line="{'loss': 0.6948, 'grad_norm': 1.2345, 'learning_rate': 4.9e-05, 'epoch': 0.78, 'step': 1234, 'tokens_per_sec': 51234.5}"
 job="yes \"$line\" | head -c $SIZE"
 
 now() { date +%s.%N; }
-rate() { awk -v s="$SIZE" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f MB/s", s / (b - a) / 1e6 }'; }
 
-echo "== throughput, $((SIZE >> 20)) MiB of log lines, best of 2"
-best() { # name, command...
-	local name=$1; shift
-	local top=0
-	for _ in 1 2; do
-		t0=$(now); "$@" >/dev/null; t1=$(now)
-		r=$(awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", s / (b - a) / 1e6 }')
-		[ "$r" -gt "$top" ] && top=$r
-		rm -rf .trainwrap tee.out
-	done
-	printf "%-28s %6d MB/s\n" "$name" "$top"
-	echo "$top" >"rate.$name"
+echo "== throughput, $((SIZE >> 20)) MiB of $((${#line} + 1))-byte log lines, median of $RUNS, alternating"
+# Each pair runs in turns, A B A B ..., so a neighbour's load on this shared machine
+# falls on both sides alike; the figure is the median rate.
+rate_of() { # command...: prints MB/s of one run
+	local t0 t1
+	t0=$(now); "$@" >/dev/null 2>&1 || true; t1=$(now)
+	rm -rf .trainwrap tee.out script.out
+	awk -v s="$SIZE" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", s / (b - a) / 1e6 }'
 }
-best none sh -c "$job"
-best tee sh -c "$job | tee tee.out"
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+duel() { # nameA nameB: runs cmd_<name> for each in turns, writes rate.<name>, prints both
+	local a=$1 b=$2
+	: >"runs.$a"; : >"runs.$b"
+	for _ in $(seq "$RUNS"); do
+		rate_of "cmd_$a" >>"runs.$a"
+		rate_of "cmd_$b" >>"runs.$b"
+	done
+	for n in "$a" "$b"; do
+		median <"runs.$n" >"rate.$n"
+		printf "%-28s %6d MB/s   (runs: %s)\n" "$n" "$(cat "rate.$n")" "$(tr '\n' ' ' <"runs.$n")"
+	done
+}
+cmd_none() { sh -c "$job"; }
+cmd_tee() { sh -c "$job | tee tee.out"; }
 # One log file, as tee writes one: the default rotation gzips every 100 MB in the
 # background, which on a small machine competes with the copy (second row).
-best trainwrap "$TW" --pty never --skip-preflight --sample-interval 0 --log-max-size 4096 -- sh -c "$job"
-best trainwrap-rotating "$TW" --pty never --skip-preflight --sample-interval 0 -- sh -c "$job"
-awk -v t="$(cat rate.tee)" -v w="$(cat rate.trainwrap)" 'BEGIN { printf "trainwrap / tee             %6.2f x\n", w / t }'
+cmd_trainwrap() { "$TW" --pty never --skip-preflight --sample-interval 0 --log-max-size 4096 -- sh -c "$job"; }
+cmd_trainwrap-rotating() { "$TW" --pty never --skip-preflight --sample-interval 0 -- sh -c "$job"; }
+# script(1) needs no terminal of its own; its typescript file is the log, as train.log is ours.
+cmd_script() { script -qfec "$job" script.out; }
+cmd_trainwrap-pty() { "$TW" --pty always --skip-preflight --sample-interval 0 -- sh -c "$job"; }
+echo "none (the job alone)         $(rate_of cmd_none) MB/s"
+duel tee trainwrap
+awk -v t="$(cat rate.tee)" -v w="$(cat rate.trainwrap)" 'BEGIN { printf "trainwrap (one file) / tee  %6.2f x\n", w / t }'
+duel tee trainwrap-rotating
+awk -v t="$(cat rate.tee)" -v w="$(cat rate.trainwrap-rotating)" 'BEGIN { printf "trainwrap (rotating) / tee  %6.2f x\n", w / t }'
 # The issue's row is default flags: rotation on.
 echo "ROW|pipe output, $((SIZE >> 20)) MiB, default flags|$(cat rate.trainwrap-rotating)|tee FILE|$(cat rate.tee)|MB/s|ratio>=1.0"
-# script(1) needs no terminal of its own; its typescript file is the log, as train.log is ours.
-best script script -qfec "$job" script.out
-best trainwrap-pty "$TW" --pty always --skip-preflight --sample-interval 0 -- sh -c "$job"
+duel script trainwrap-pty
 echo "ROW|--pty always, $((SIZE >> 20)) MiB|$(cat rate.trainwrap-pty)|script -qfec|$(cat rate.script)|MB/s|ratio>=1.0"
 
 echo "== supervisor CPU for 4x the output (default flags)"
@@ -59,9 +75,15 @@ cpu_of() { # bytes: supervisor CPU seconds
 	rm -rf .trainwrap
 	awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
 }
-c1=$(cpu_of "$SIZE"); c4=$(cpu_of $((SIZE * 4)))
+# Alternating 1x and 4x, the median of each.
+: >cpu.1; : >cpu.4
+for _ in $(seq "$RUNS"); do cpu_of "$SIZE" >>cpu.1; echo >>cpu.1; cpu_of $((SIZE * 4)) >>cpu.4; echo >>cpu.4; done
+c1=$(median <cpu.1); c4=$(median <cpu.4)
 echo "supervisor CPU: $c1 s for $((SIZE >> 20)) MiB, $c4 s for $((SIZE >> 18)) MiB"
 echo "ROW|CPU, 4x vs 1x the output ($((SIZE >> 20)) MiB)|$(awk -v a="$c1" -v b="$c4" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')|linear|4|x|value<=4.2"
+
+# ONLY=output stops here: the rows of the output path alone.
+[ "${ONLY:-}" = output ] && exit 0
 
 echo "== latency, zero-backoff crash loop of 200 attempts"
 "$TW" --pty never --skip-preflight --backoff-initial 0 --max-restarts-in-window 0 --max-failures-without-progress 0 \

@@ -127,12 +127,7 @@ func (c *Classifier) Lines() int64 { return c.lines }
 // ObserveLine takes one line of output (without its newline). It keeps nothing of
 // line but bounded copies of evidence and of the last few lines.
 func (c *Classifier) ObserveLine(line []byte) {
-	c.lines++
-	slot := &c.ring[c.ringN%ringLines]
-	n := min(len(line), maxEvidenceText)
-	*slot = append((*slot)[:0], line[:n]...)
-	c.ringN++
-
+	c.remember(line)
 	if c.inTB && c.tracebackLine(line) {
 		return
 	}
@@ -149,6 +144,36 @@ func (c *Classifier) ObserveLine(line []byte) {
 		c.scan(exc)
 		c.slowPath(exc, true)
 	}
+}
+
+// remember counts line and keeps its start among the last few lines.
+func (c *Classifier) remember(line []byte) {
+	c.lines++
+	slot := &c.ring[c.ringN%ringLines]
+	n := min(len(line), maxEvidenceText)
+	*slot = append((*slot)[:0], line[:n]...)
+	c.ringN++
+}
+
+// QuietUpTo vouches for a stretch of output at once, so that a caller holding a large
+// read need not hand the classifier each healthy line in full. b is raw output, many
+// lines with their newlines; it returns n such that every line that ends (its newline)
+// before b[n] can hold nothing the classifier acts on, whatever part of its bytes the
+// caller passes: ObserveQuiet does for it all that ObserveLine would. The answer holds
+// until the next ObserveLine call, which may open a traceback (then QuietUpTo is 0:
+// inside one, every line is looked at).
+func (c *Classifier) QuietUpTo(b []byte) int {
+	if c.inTB {
+		return 0
+	}
+	return c.a.grams.firstHit(b)
+}
+
+// ObserveQuiet takes a line that QuietUpTo vouched for: it is counted and kept among
+// the last lines, as ObserveLine would, without the scan. For any other line it would
+// lose evidence.
+func (c *Classifier) ObserveQuiet(line []byte) {
+	c.remember(line)
 }
 
 // vscodeException heads the exception widget VS Code shows when the debugger stops

@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -59,6 +58,7 @@ type LogFeed struct {
 	attempt         int
 
 	cls      *Classifier
+	parser   rundir.LogLineParser
 	segs     []segment // where the observed lines came from, in runs
 	ring     []ringLine
 	ringNext int
@@ -127,39 +127,100 @@ func (f *LogFeed) ReadFile(path string) error {
 		defer zr.Close()
 		r = zr
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var long []byte
+	return f.read(r, path)
+}
+
+// logReadSize is one read of a log file: large, so that a healthy stretch is vouched
+// for by the classifier in few calls and the syscalls are few.
+const logReadSize = 1 << 20
+
+// read feeds r's lines: whole lines straight from a large buffer, the few that cross
+// its end moved to its front; a line longer than the buffer keeps its first maxLogLine
+// bytes.
+func (f *LogFeed) read(r io.Reader, path string) error {
+	buf := make([]byte, logReadSize)
+	have := 0
+	var long []byte // the start of a line longer than buf
+	inLong := false
 	var n int64
 	for {
-		chunk, err := br.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			if room := maxLogLine - len(long); room > 0 {
-				long = append(long, chunk[:min(len(chunk), room)]...)
-			}
-			continue
-		case err != nil && err != io.EOF:
+		k, err := io.ReadFull(r, buf[have:])
+		have += k
+		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !eof {
 			return fmt.Errorf("classify: read %s: %w", path, err)
 		}
-		line := chunk
-		if long != nil {
-			if room := maxLogLine - len(long); room > 0 {
-				long = append(long, chunk[:min(len(chunk), room)]...)
+		data := buf[:have]
+		if inLong {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 && !eof {
+				long = appendCapped(long, data)
+				have = 0
+				continue
 			}
-			line, long = long, nil
-		}
-		if len(line) > 0 {
+			end := len(data)
+			if i >= 0 {
+				end = i + 1
+			}
+			long = appendCapped(long, data[:end])
 			n++
-			f.line(bytes.TrimSuffix(line, []byte("\n")), LogPos{File: path, Line: n})
+			f.line(bytes.TrimSuffix(long, []byte("\n")), LogPos{File: path, Line: n}, false)
+			long, inLong = nil, false
+			data = data[end:]
 		}
-		if err == io.EOF {
+		// Whole lines only; a last line without a newline is fed on its own below.
+		whole := data[:bytes.LastIndexByte(data, '\n')+1]
+		f.lines(whole, path, &n)
+		rest := data[len(whole):]
+		if eof {
+			if len(rest) > 0 {
+				n++
+				f.line(rest[:min(len(rest), maxLogLine)], LogPos{File: path, Line: n}, false)
+			}
 			return nil
 		}
+		if len(rest) == len(buf) {
+			// No newline in a whole buffer: keep the start, skip to the line's end.
+			long, inLong, have = appendCapped(nil, rest), true, 0
+			continue
+		}
+		have = copy(buf, rest)
 	}
 }
 
-func (f *LogFeed) line(b []byte, pos LogPos) {
-	if _, attempt, rest, ok := rundir.ParseLogLine(b); ok {
+// appendCapped appends what room maxLogLine leaves in long.
+func appendCapped(long, b []byte) []byte {
+	if room := maxLogLine - len(long); room > 0 {
+		long = append(long, b[:min(len(b), room)]...)
+	}
+	return long
+}
+
+// lines feeds b, whole lines with their newlines. With every line observed as it comes
+// (no --last-n-lines), the classifier vouches for the healthy stretches of b at once.
+func (f *LogFeed) lines(b []byte, path string, n *int64) {
+	quietEnd := -1
+	for pos := 0; pos < len(b); {
+		i := bytes.IndexByte(b[pos:], '\n')
+		line := b[pos : pos+i]
+		*n++
+		quiet := false
+		if f.lastN == 0 {
+			// The classifier sees less than the raw line (the prefix is cut), so its
+			// word on the raw bytes holds for it; and for a fresh one after a new
+			// attempt, which starts outside any traceback.
+			if quietEnd < pos {
+				quietEnd = pos + f.cls.QuietUpTo(b[pos:])
+			}
+			quiet = pos+i < quietEnd
+		}
+		f.line(line[:min(len(line), maxLogLine)], LogPos{File: path, Line: *n}, quiet)
+		pos += i + 1
+	}
+}
+
+func (f *LogFeed) line(b []byte, pos LogPos, quiet bool) {
+	if _, attempt, rest, ok := f.parser.Parse(b); ok {
 		b = rest
 		if f.lastAttemptOnly && attempt != f.attempt && f.attempt != 0 {
 			f.reset()
@@ -167,7 +228,7 @@ func (f *LogFeed) line(b []byte, pos LogPos) {
 		f.attempt = attempt
 	}
 	if f.lastN == 0 {
-		f.observe(b, pos)
+		f.observe(b, pos, quiet)
 		return
 	}
 	slot := &f.ring[f.ringNext]
@@ -179,8 +240,12 @@ func (f *LogFeed) line(b []byte, pos LogPos) {
 	}
 }
 
-func (f *LogFeed) observe(b []byte, pos LogPos) {
-	f.cls.ObserveLine(b)
+func (f *LogFeed) observe(b []byte, pos LogPos, quiet bool) {
+	if quiet {
+		f.cls.ObserveQuiet(b)
+	} else {
+		f.cls.ObserveLine(b)
+	}
 	obs := f.cls.Lines()
 	if n := len(f.segs); n > 0 {
 		if last := f.segs[n-1]; last.file == pos.File && last.first+obs-last.obs == pos.Line {
@@ -199,7 +264,7 @@ func (f *LogFeed) Finish() *Classifier {
 		}
 		for i := 0; i < count; i++ {
 			l := f.ring[(start+i)%len(f.ring)]
-			f.observe(l.text, l.pos)
+			f.observe(l.text, l.pos, false)
 		}
 	}
 	return f.cls

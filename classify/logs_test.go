@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trainwrap/trainwrap/rundir"
 )
@@ -231,4 +232,139 @@ func TestRunDirLogs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// feedLineByLine is the reference reading of files: each line split off on its own,
+// capped at maxLogLine, handed to the classifier in full.
+func feedLineByLine(t *testing.T, lastN int, lastAttemptOnly bool, paths []string) *LogFeed {
+	t.Helper()
+	f := NewLogFeed(lastN, lastAttemptOnly)
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			if _, err := b.ReadFrom(zr); err != nil {
+				t.Fatal(err)
+			}
+			data = b.Bytes()
+		}
+		var n int64
+		for len(data) > 0 {
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			n++
+			f.line(line[:min(len(line), maxLogLine)], LogPos{File: p, Line: n}, false)
+		}
+	}
+	return f
+}
+
+// ReadFile's large reads, lines across their ends, long lines and the classifier's word
+// on healthy stretches give what reading line by line gives: verdict, line count,
+// evidence positions and attempt, for every crash log of the corpus in a train.log
+// with prefixes, two attempts, healthy output around, plain and gzip'd.
+func TestLogFeedReadsAsLineByLine(t *testing.T) {
+	var logs []string
+	err := filepath.WalkDir(corpusDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".log") {
+			logs = append(logs, p)
+		}
+		return err
+	})
+	if err != nil || len(logs) < 100 {
+		t.Fatalf("corpus: %d logs, %v", len(logs), err)
+	}
+	var small []string
+	for _, l := range healthyLines() {
+		small = append(small, string(l))
+	}
+	// For some logs, enough healthy output that the crash crosses a read's end, and a
+	// line longer than a read; the rest keep the test quick.
+	big := small
+	for len(strings.Join(big, "\n")) < logReadSize+logReadSize/3 {
+		big = append(big, big...)
+	}
+	big = append(big, strings.Repeat("y", logReadSize+5))
+	dir := t.TempDir()
+	stamp := []byte("2026-11-28T23:57:10.123Z")
+	prefixed := func(attempt int, lines []string) []string {
+		out := make([]string, len(lines))
+		for i, l := range lines {
+			out[i] = string(rundir.AppendLogPrefix(nil, mustTime(t, stamp), attempt)) + l
+		}
+		return out
+	}
+	for i, p := range logs {
+		healthy := small
+		if i%16 == 0 {
+			healthy = big
+		}
+		crash, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crashLines := strings.Split(strings.TrimSuffix(string(crash), "\n"), "\n")
+		a := writeLog(t, dir, "train-1.log.gz", prefixed(1, append(append([]string{}, healthy...), crashLines...))...)
+		b := writeLog(t, dir, "train.log", prefixed(2, append(append([]string{}, healthy[:len(healthy)/2]...), crashLines...))...)
+		raw := writeLog(t, dir, "raw.log", append(append([]string{}, healthy...), crashLines...)...)
+		// No newline at the end, as a log cut by a kill ends.
+		cut := filepath.Join(dir, "cut.log")
+		if err := os.WriteFile(cut, []byte(strings.Join(append(append([]string{}, healthy...), crashLines...), "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name     string
+			lastN    int
+			lastOnly bool
+			paths    []string
+		}{
+			{"two attempts, last only", 0, true, []string{a, b}},
+			{"two attempts, all", 0, false, []string{a, b}},
+			{"last 50 lines", 50, false, []string{a, b}},
+			{"raw log", 0, false, []string{raw}},
+			{"no final newline", 0, false, []string{cut}},
+			{"no final newline, then another file", 0, false, []string{cut, raw}},
+		} {
+			want := feedLineByLine(t, tc.lastN, tc.lastOnly, tc.paths)
+			got := NewLogFeed(tc.lastN, tc.lastOnly)
+			for _, path := range tc.paths {
+				if err := got.ReadFile(path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wc, gc := want.Finish(), got.Finish()
+			wv, gv := wc.FromLog(), gc.FromLog()
+			if !reflect.DeepEqual(gv, wv) || gc.Lines() != wc.Lines() || got.Attempt() != want.Attempt() {
+				t.Errorf("%s, %s: %+v after %d lines, line by line %+v after %d", p, tc.name, gv, gc.Lines(), wv, wc.Lines())
+				continue
+			}
+			for _, e := range gv.Evidence {
+				gp, gok := got.Position(e.Line)
+				wp, wok := want.Position(e.Line)
+				if gp != wp || gok != wok {
+					t.Errorf("%s, %s: evidence line %d at %v, line by line %v", p, tc.name, e.Line, gp, wp)
+				}
+			}
+		}
+	}
+}
+
+func mustTime(t *testing.T, stamp []byte) time.Time {
+	t.Helper()
+	at, err := time.Parse(rundir.LogTimeLayout, string(stamp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
 }

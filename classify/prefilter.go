@@ -79,10 +79,14 @@ func newGramFilter(rs []rule) gramFilter {
 			lits = append(lits, l)
 		}
 	}
-	// How many literals each gram could serve.
+	// How many literals each gram could serve. One seen map, cleared per literal, and
+	// each distinct gram's cost computed once: this runs at every start-up, and a map
+	// per literal and a search of commonLogText per gram visit were most of the time
+	// `trainwrap classify` took on a small log.
 	shared := map[string]int{}
+	seen := map[string]bool{}
 	for _, l := range lits {
-		seen := map[string]bool{}
+		clear(seen)
 		for o := 0; o+4 <= len(l); o++ {
 			if g := l[o : o+4]; !seen[g] {
 				seen[g] = true
@@ -90,15 +94,19 @@ func newGramFilter(rs []rule) gramFilter {
 			}
 		}
 	}
+	cost := make(map[string]int, len(shared))
+	for g := range shared {
+		cost[g] = gramCost(g)
+	}
 	for _, l := range lits {
 		lo := 1 << 30
 		for o := 0; o+4 <= len(l); o++ {
-			lo = min(lo, gramCost(l[o:o+4]))
+			lo = min(lo, cost[l[o:o+4]])
 		}
 		best, bestShared, bestCost := 0, -1, 0
 		for o := 0; o+4 <= len(l); o++ {
 			g := l[o : o+4]
-			c := gramCost(g)
+			c := cost[g]
 			if c > lo+gramSlack {
 				continue
 			}
@@ -134,4 +142,41 @@ func (f *gramFilter) mayMatch(line []byte) bool {
 		acc |= bits[h>>6] >> (h & 63)
 	}
 	return acc&1 != 0
+}
+
+// firstHit returns the offset of the first 4-byte window of b that hits the set, or
+// len(b) when none does: no literal lies wholly inside b[:firstHit(b)+3]. Run over a
+// whole read of output at once it vouches for many lines with one call.
+func (f *gramFilter) firstHit(b []byte) int {
+	if f.all {
+		return 0
+	}
+	bits := f.bits
+	i := 0
+	for ; i+12 <= len(b); i += 8 {
+		// Two 8-byte loads give eight overlapping windows, tested together; a hit
+		// is located exactly by the loop below.
+		w := binary.LittleEndian.Uint64(b[i:])
+		v := binary.LittleEndian.Uint64(b[i+4:])
+		h0 := gramHash(uint32(w))
+		h1 := gramHash(uint32(w >> 8))
+		h2 := gramHash(uint32(w >> 16))
+		h3 := gramHash(uint32(w >> 24))
+		h4 := gramHash(uint32(v))
+		h5 := gramHash(uint32(v >> 8))
+		h6 := gramHash(uint32(v >> 16))
+		h7 := gramHash(uint32(v >> 24))
+		acc := bits[h0>>6]>>(h0&63) | bits[h1>>6]>>(h1&63) | bits[h2>>6]>>(h2&63) | bits[h3>>6]>>(h3&63) |
+			bits[h4>>6]>>(h4&63) | bits[h5>>6]>>(h5&63) | bits[h6>>6]>>(h6&63) | bits[h7>>6]>>(h7&63)
+		if acc&1 != 0 {
+			break
+		}
+	}
+	for ; i+4 <= len(b); i++ {
+		h := gramHash(binary.LittleEndian.Uint32(b[i:]))
+		if bits[h>>6]>>(h&63)&1 != 0 {
+			return i
+		}
+	}
+	return len(b)
 }

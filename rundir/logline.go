@@ -27,14 +27,36 @@ func AppendLogPrefix(dst []byte, t time.Time, attempt int) []byte {
 // without the prefix (a log another tool wrote, or a file the user passed); text is
 // then the whole line. text aliases line.
 func ParseLogLine(line []byte) (t time.Time, attempt int, text []byte, ok bool) {
+	var p LogLineParser
+	return p.Parse(line)
+}
+
+// LogLineParser is ParseLogLine for the lines of a log in order: a timestamp equal to
+// the line before's is not parsed again. The lines of one read of the job's output
+// share one timestamp, so a log read back parses few. The zero value is ready.
+type LogLineParser struct {
+	stamp [logTimeLen]byte // the last timestamp that parsed
+	t     time.Time
+	valid bool
+}
+
+// Parse is ParseLogLine(line).
+func (p *LogLineParser) Parse(line []byte) (t time.Time, attempt int, text []byte, ok bool) {
 	const ts = logTimeLen
 	b := line
 	if len(b) < ts+4 || b[4] != '-' || b[10] != 'T' || b[ts-1] != 'Z' || b[ts] != ' ' || b[ts+1] != '[' {
 		return time.Time{}, 0, line, false
 	}
-	t, err := time.Parse(LogTimeLayout, string(b[:ts]))
-	if err != nil {
-		return time.Time{}, 0, line, false
+	if p.valid && string(b[:ts]) == string(p.stamp[:]) {
+		t = p.t
+	} else {
+		var err error
+		t, err = time.Parse(LogTimeLayout, string(b[:ts]))
+		if err != nil {
+			return time.Time{}, 0, line, false
+		}
+		copy(p.stamp[:], b[:ts])
+		p.t, p.valid = t, true
 	}
 	end := bytes.IndexByte(b[ts+2:], ']')
 	if end <= 0 {

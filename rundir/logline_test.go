@@ -86,3 +86,30 @@ func TestParseLogLineOddLines(t *testing.T) {
 		})
 	}
 }
+
+// One parser over many lines gives what ParseLogLine gives for each, whether the
+// timestamp repeats the line before's or not, after bad lines too.
+func TestLogLineParserAgreesWithParseLogLine(t *testing.T) {
+	lines := []string{
+		"2026-11-28T23:57:10.123Z [2] a",
+		"2026-11-28T23:57:10.123Z [2] b",
+		"2026-11-28T23:57:10.123Z [ab] same stamp, bad attempt",
+		"2026-11-28T23:57:10.123Z [3] c",
+		"2026-13-40T23:57:10.123Z [2] impossible date",
+		"2026-13-40T23:57:10.123Z [2] impossible date again",
+		"2026-11-28T23:57:10.124Z [3] d",
+		"no prefix",
+		"2026-11-28T23:57:10.124Z [3] e",
+		"2026-11-28T23:57:10.123Z [4] an older stamp",
+	}
+	var p LogLineParser
+	for range 2 {
+		for _, l := range lines {
+			wt, wa, wx, wok := ParseLogLine([]byte(l))
+			gt, ga, gx, gok := p.Parse([]byte(l))
+			if !gt.Equal(wt) || ga != wa || string(gx) != string(wx) || gok != wok {
+				t.Errorf("Parse(%q) = %v %d %q %v, ParseLogLine %v %d %q %v", l, gt, ga, gx, gok, wt, wa, wx, wok)
+			}
+		}
+	}
+}

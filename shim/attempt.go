@@ -128,7 +128,7 @@ func (s *supervisor) newAttempt(ctx context.Context, n int) *attemptState {
 	if s.o.ProgressRegex != nil {
 		a.t.segments = LineObserverFunc(s.observeProgress)
 	} else {
-		a.t.segments = LineObserverFunc(s.observeBuiltinStep)
+		a.t.segments = builtinStepObserver{s}
 	}
 	if s.o.Training.NewRecognizer != nil {
 		// On the segment path, after the step: a tqdm bar's metrics are in its \r

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,8 +23,9 @@ import (
 // gzips inside Write's goroutine at the default level (44% of the supervisor's CPU at
 // full output speed), writes the .gz in place (a kill leaves a torn one) and counts a
 // backup twice while both forms exist. Here one background goroutine, on a thread at
-// the lowest CPU and I/O priority, gzips each rotated backup to NAME.gz.tmp, renames it
-// into place and keeps exactly maxBackups backups, compressed or not.
+// the lowest CPU and I/O priority, gzips each rotated backup to NAME.gz.tmp once the
+// output pauses (compressQuiet), renames it into place and keeps exactly maxBackups
+// backups, compressed or not.
 type logFile struct {
 	lj         *lumberjack.Logger
 	max        int64
@@ -35,6 +37,8 @@ type logFile struct {
 	mu     sync.Mutex // guards size and opened: Write mirrors lumberjack's rotation rule
 	size   int64
 	opened bool
+	// lastWrite is when Write last ran (unix nanos): the compressor waits for a pause.
+	lastWrite atomic.Int64
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -48,6 +52,17 @@ type logFile struct {
 
 // logCompressChunk is how much compression reads between checks for cancellation.
 const logCompressChunk = 256 << 10
+
+// compressQuiet is how long the log must go without a write before a rotated backup is
+// compressed. Compressing costs more CPU per byte than the copy of the output itself
+// (gzip at its fastest level: about a fifth of the supervisor's CPU at full speed), so
+// during a burst it would take a core from the job and the copy even at nice 19, where
+// the job's own pipe keeps both cores busy. compressMaxDelay bounds the wait for a job
+// that never pauses; its backups are then compressed while it prints, as before.
+const (
+	compressQuiet    = time.Second
+	compressMaxDelay = time.Minute
+)
 
 // newLogFile opens the rotating log at name (created on first Write) and starts its
 // compressor, which first tidies what an earlier run left: a stale .gz.tmp, uncompressed
@@ -102,6 +117,7 @@ func (l *logFile) Write(p []byte) (int, error) {
 			l.size = 0
 		}
 	}
+	l.lastWrite.Store(time.Now().UnixNano())
 	w, err := l.lj.Write(p)
 	l.size += int64(w)
 	if rotated {
@@ -145,8 +161,30 @@ func (l *logFile) compressor(ctx context.Context) {
 			return
 		case <-l.kick:
 		}
+		if !l.waitQuiet(ctx) {
+			return
+		}
 		if err := l.pass(ctx); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(os.Stderr, "trainwrap: warning: rotated logs in %s: %v\n", l.dir, err)
+		}
+	}
+}
+
+// waitQuiet waits until the log has had no write for compressQuiet, or for
+// compressMaxDelay at most; false when cancelled first.
+func (l *logFile) waitQuiet(ctx context.Context) bool {
+	deadline := time.Now().Add(compressMaxDelay)
+	for {
+		wait := compressQuiet - time.Since(time.Unix(0, l.lastWrite.Load()))
+		if wait <= 0 || !time.Now().Before(deadline) {
+			return true
+		}
+		t := time.NewTimer(min(wait, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
 		}
 	}
 }

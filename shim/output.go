@@ -50,6 +50,10 @@ type tee struct {
 	buf       []byte // log bytes not yet written
 	attempt   int
 	observers []LineObserver
+	// quiet[k] is observers[k] when it can vouch for many lines at once (the
+	// classifier), else nil; quietEnd[k] is where its word ends in the current read.
+	quiet    []quietObserver
+	quietEnd []int
 	// segments, when set, also sees every piece of a line that a \r ends: a tqdm bar
 	// rewrites itself with \r and may not print a newline for a whole epoch, yet each
 	// rewrite is progress.
@@ -69,12 +73,36 @@ type tee struct {
 }
 
 func newTee(log io.Writer, attempt int, observers []LineObserver) *tee {
-	return &tee{
+	t := &tee{
 		log:       log,
 		buf:       make([]byte, 0, logFlushSize+readBufSize),
 		attempt:   attempt,
 		observers: observers,
+		quiet:     make([]quietObserver, len(observers)),
+		quietEnd:  make([]int, len(observers)),
 	}
+	for k, o := range observers {
+		if q, ok := o.(quietObserver); ok {
+			t.quiet[k] = q
+		}
+	}
+	return t
+}
+
+// quietObserver is a LineObserver that can vouch for a stretch of a read at once
+// (classify.Classifier): every line that ends before b[QuietUpTo(b)] needs only
+// ObserveQuiet, which does what ObserveLine would at a fraction of its cost. Most
+// healthy output is such lines.
+type quietObserver interface {
+	LineObserver
+	QuietUpTo(b []byte) int
+	ObserveQuiet(line []byte)
+}
+
+// chunkSkipper is a segments observer that can tell from a whole read that no line
+// wholly inside it concerns it (the built-in step recogniser on output without a step).
+type chunkSkipper interface {
+	skipsChunk(chunk []byte) bool
 }
 
 // stream is the line state of one of the job's output streams.
@@ -91,6 +119,10 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	var st stream
 	buf := make([]byte, readBufSize)
 	var tsBuf [64]byte
+	f, nonblock := r.(*os.File)
+	if nonblock {
+		nonblock = isNonblocking(f)
+	}
 	for {
 		if !t.beforeRead(r) {
 			break
@@ -98,6 +130,9 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 		n, err := r.Read(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			n, err = lastRead(r, buf)
+		}
+		if err == nil && n > 0 && n < len(buf) && nonblock {
+			n = readWaiting(f, buf, n)
 		}
 		t.afterRead(r, n)
 		if n > 0 {
@@ -133,6 +168,33 @@ func (t *tee) pump(r io.Reader, dst io.Writer) {
 	}
 	t.flush()
 	t.mu.Unlock()
+}
+
+// readWaiting adds to buf[:n] what f holds already, without waiting: a pty hands out at
+// most 4 KiB a read, so gathering what waits makes one log write, one terminal copy and
+// one look by the observers out of many. It stops at the first read that would block,
+// at the end (EOF, EIO: the next Read reports it) and when buf is full.
+func readWaiting(f *os.File, buf []byte, n int) int {
+	for n < len(buf) {
+		var k int
+		var rerr error
+		if err := control(f, func(fd int) { k, rerr = unix.Read(fd, buf[n:]) }); err != nil || rerr != nil || k <= 0 {
+			break
+		}
+		n += k
+	}
+	return n
+}
+
+// isNonblocking reports whether f's descriptor is in non-blocking mode (a pipe from
+// os.Pipe, the pty master once pollable): only then may readWaiting read it directly.
+func isNonblocking(f *os.File) bool {
+	var fl int
+	var ferr error
+	if err := control(f, func(fd int) { fl, ferr = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0) }); err != nil || ferr != nil {
+		return false
+	}
+	return fl&unix.O_NONBLOCK != 0
 }
 
 // lastRead is one non-blocking read after a drain deadline: the poller reports an
@@ -241,18 +303,34 @@ func (t *tee) flush() {
 }
 
 func (t *tee) consume(st *stream, chunk, prefix []byte) {
+	// What one look at the whole read settles for every line wholly inside it: without
+	// a \r there is no bar segment to hand on, and the step recogniser may have
+	// nothing to find. The classifier's word is asked for line by line below.
+	noCR, skipSegs := true, false
+	if t.segments != nil {
+		noCR = bytes.IndexByte(chunk, '\r') < 0
+		if cs, ok := t.segments.(chunkSkipper); ok && noCR {
+			skipSegs = cs.skipsChunk(chunk)
+		}
+	}
+	for k := range t.quietEnd {
+		t.quietEnd[k] = -1
+	}
+	whole := chunk
+	pos := 0 // where chunk starts in whole
 	for len(chunk) > 0 {
 		i := bytes.IndexByte(chunk, '\n')
 		seg := chunk
 		if i >= 0 {
 			seg = chunk[:i]
 		}
+		inside := !st.inLine // the line starts in this read: all of it is in whole
 		if !st.inLine {
 			t.buf = append(t.buf, prefix...)
 			st.inLine = true
 		}
 		t.buf = append(t.buf, seg...)
-		if t.segments != nil {
+		if !noCR {
 			t.carriageReturns(seg)
 		}
 		if i < 0 {
@@ -263,11 +341,50 @@ func (t *tee) consume(st *stream, chunk, prefix []byte) {
 			return
 		}
 		t.buf = append(t.buf, '\n')
-		t.endLine(st, seg)
+		if inside {
+			t.endWholeLine(st, seg, whole, pos, pos+i, skipSegs)
+		} else {
+			t.endLine(st, seg)
+		}
 		if len(t.buf) >= logFlushSize {
 			t.flush()
 		}
 		chunk = chunk[i+1:]
+		pos += i + 1
+	}
+}
+
+// endWholeLine is endLine for a line that began in this read: line is whole[start:end].
+// An observer that vouched for this part of the read gets the cheap call.
+func (t *tee) endWholeLine(st *stream, line, whole []byte, start, end int, skipSegs bool) {
+	st.inLine = false
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	t.lines++
+	for k, o := range t.observers {
+		q := t.quiet[k]
+		if q == nil {
+			o.ObserveLine(line)
+			continue
+		}
+		if t.quietEnd[k] < start {
+			// Its word so far ended before this line (or none was asked): ask again
+			// from here, after whatever the last full look changed.
+			t.quietEnd[k] = start + q.QuietUpTo(whole[start:])
+		}
+		if end < t.quietEnd[k] {
+			q.ObserveQuiet(line)
+		} else {
+			o.ObserveLine(line)
+		}
+	}
+	if t.segments != nil && !skipSegs {
+		if j := bytes.LastIndexByte(line, '\r'); j >= 0 {
+			t.segments.ObserveLine(line[j+1:])
+		} else {
+			t.segments.ObserveLine(line)
+		}
 	}
 }
 

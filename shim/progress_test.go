@@ -69,3 +69,15 @@ exit 1`
 		t.Fatalf("records %+v, want the first attempt at step 101\n%s", recs, s.stderr.String())
 	}
 }
+
+// containsStepEq is bytes.Contains(b, "step=") wherever the "=" falls.
+func TestContainsStepEq(t *testing.T) {
+	for _, s := range []string{
+		"", "=", "step", "step=", "=step=", "x step=1", "stepp=", "ste=p=", "global_step=34,",
+		"a=b c=d step =3", "step==", "=====", "steps=2", "st=ep=", "{'step': 12}", "p=step=",
+	} {
+		if got, want := containsStepEq([]byte(s)), strings.Contains(s, "step="); got != want {
+			t.Errorf("containsStepEq(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
