@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -94,5 +95,32 @@ func BenchmarkReverifyUnchanged(b *testing.B) {
 	b.ReportMetric(float64(reads)/float64(b.N), "files_opened/op")
 	if reads != 0 {
 		b.Fatalf("re-verify read %d files", reads)
+	}
+}
+
+// BenchmarkHashPrunePass1000 is bench/checkpoints.sh's last row in-process: one hash
+// and one prune pass (keep 3) over 1000 fresh two-file DCP checkpoints, as the CLI's
+// `checkpoints hash` then `checkpoints prune --yes` run them.
+func BenchmarkHashPrunePass1000(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		root, mdir := b.TempDir(), b.TempDir()
+		for i := range 1000 {
+			dir := filepath.Join(root, "step_"+strconv.Itoa(i+1))
+			writeFile(b, filepath.Join(dir, "__0_0.distcp"), []byte("weights "+strconv.Itoa(i)))
+			writeFile(b, filepath.Join(dir, ".metadata"), []byte("m\n"))
+		}
+		b.StartTimer()
+		sopt := ScanOptions{QuietPeriod: -1}
+		if _, _, err := Hash(b.Context(), root, mdir, sopt, HashOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rep, err := Maintain(b.Context(), MaintainOptions{Root: root, ManifestDir: mdir, Keep: 3, QuietPeriod: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Pruned) != 997 {
+			b.Fatalf("pruned %d, want 997: %v", len(rep.Pruned), rep.Notes)
+		}
 	}
 }

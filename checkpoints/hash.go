@@ -16,12 +16,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hashBufSize is the read size: large sequential reads, few syscalls.
-const hashBufSize = 8 << 20
-
-// pipelineDepth is how many blocks of the buffer are in flight between the reader
-// and the hasher.
-const pipelineDepth = 4
+// hashBlock is the read size and pipelineDepth how many blocks are in flight between
+// the reader and the hasher: one worker's buffer is hashBlock*pipelineDepth (2 MiB).
+// Blocks small enough to stay in the CPU's L2 cache let the hash read what the copy
+// out of the page cache just wrote; with 2 MiB blocks (the old 8 MiB buffer) both
+// went to DRAM and hashing ran at a third of the speed (bench/checkpoints.sh,
+// BenchmarkHashFile/block-*).
+const (
+	hashBlock     = 512 << 10
+	pipelineDepth = 4
+	hashBufSize   = hashBlock * pipelineDepth
+)
 
 // racyWindow is git's racily-clean rule: a stored hash is trusted only for a file
 // last changed this long before it was hashed, because a write within the same
@@ -90,12 +95,26 @@ func HashFile(path string) (string, int64, error) {
 // hashReader hashes f from its current offset to EOF through buf, whose size sets
 // the read size, stopping early when ctx is cancelled.
 func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	block := len(buf) / pipelineDepth
+	// A file that fits in one block (most files of a small checkpoint) is one read and
+	// one Sum64: no goroutine, no channels.
+	n, err := io.ReadFull(f, buf[:block])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Sprintf("%016x", xxhash.Sum64(buf[:n])), int64(n), nil
+	}
+	if err != nil {
+		return "", int64(n), err
+	}
 	d := xxhash.New()
+	_, _ = d.Write(buf[:n])
+	pre := int64(n)
 	// Reading (a copy out of the page cache) and hashing overlap: one goroutine reads
 	// the next block while this one hashes the last, so hashing costs little more
 	// than reading. buf is split into pipelineDepth blocks.
-	block := len(buf) / pipelineDepth
 	free := make(chan []byte, pipelineDepth)
 	for i := range pipelineDepth {
 		// The full slice expression caps each block, so b[:cap(b)] below never
@@ -120,7 +139,7 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 			}
 		}
 	}()
-	var total int64
+	total := pre
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -177,6 +196,29 @@ func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, i
 	return sum, n, nil
 }
 
+// bufPool holds the workers' read buffers for one pass over many checkpoints, so a
+// pass allocates at most one buffer per worker instead of one per worker per
+// checkpoint. A nil bufPool allocates each time.
+type bufPool chan []byte
+
+func newBufPool(workers int) bufPool { return make(bufPool, workers) }
+
+func (p bufPool) get() []byte {
+	select {
+	case b := <-p:
+		return b
+	default:
+		return make([]byte, hashBufSize)
+	}
+}
+
+func (p bufPool) put(b []byte) {
+	select {
+	case p <- b:
+	default:
+	}
+}
+
 // manifestPrefix is what turns a file's path within its checkpoint into its path in
 // the manifest, relative to the root.
 func manifestPrefix(c *candidate) string {
@@ -204,6 +246,15 @@ func statKey(fi os.FileInfo) key {
 	return k
 }
 
+// lastChange is the later of the file's mtime and ctime: a chmod or a rename of the
+// inode changes only the ctime.
+func (f fileInfo) lastChange() time.Time {
+	if f.ctime.After(f.mtime) {
+		return f.ctime
+	}
+	return f.mtime
+}
+
 func fileKey(f fileInfo) key {
 	return key{size: f.size, mtime: f.mtime.UnixNano(), ctime: f.ctime.UnixNano(), ino: f.ino, dev: f.dev}
 }
@@ -223,7 +274,7 @@ func sameKey(a, b key, ignoreDev bool) bool {
 // (nil when none): files whose stat key is unchanged, not racily clean and from this
 // boot keep their stored hash; the others are read in parallel. It returns the new
 // manifest and what it did.
-func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions) (*Manifest, HashResult, error) {
+func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions, bufs bufPool) (*Manifest, HashResult, error) {
 	res := HashResult{Checkpoint: c.Name, Files: len(c.files)}
 	prefix := manifestPrefix(c)
 	oldBy := map[string]ManifestFile{}
@@ -242,11 +293,7 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 		seen[p] = true
 		m.Files[i] = ManifestFile{Path: p, Size: f.size, MtimeNS: f.mtime.UnixNano(), CtimeNS: f.ctime.UnixNano(), Inode: f.ino, Device: f.dev}
 		o, ok := oldBy[p]
-		changed := f.mtime
-		if f.ctime.After(changed) {
-			changed = f.ctime
-		}
-		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && changed.Before(old.HashedAt.Add(-opt.racyWindow())) {
+		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && f.lastChange().Before(old.HashedAt.Add(-opt.racyWindow())) {
 			m.Files[i].XXH64 = o.XXH64
 			res.Reused++
 			continue
@@ -268,7 +315,8 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, hashBufSize)
+			buf := bufs.get()
+			defer bufs.put(buf)
 			for i := range next {
 				sum, n, err := hashOne(ctx, c.files[i], buf, opt.DropCache)
 				mu.Lock()

@@ -70,10 +70,10 @@ type Action struct {
 // not look at all; failures of single actions are Notes.
 func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) {
 	var rep MaintainReport
-	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod}
-	if opt.DryRun {
-		sopt.ManifestDir = opt.ManifestDir
-	}
+	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod, ManifestDir: opt.ManifestDir}
+	// Hashing below compares the manifests; the scan only uses them to judge
+	// unchanged checkpoints without opening a file.
+	sopt.trustOnly = !opt.DryRun
 	res, err := scan(ctx, opt.Root, sopt)
 	if err != nil {
 		return rep, err
@@ -117,9 +117,10 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	if opt.DryRun {
 		verb = "would "
 	}
+	open := &openCache{root: res.root}
 	for _, a := range plan(res.cands, resume, keep, opt.DeleteIncomplete) {
 		if !opt.DryRun {
-			if _, err := move(res.root, a, sopt.quiet()); err != nil {
+			if _, err := move(res.root, a, sopt.quiet(), open); err != nil {
 				rep.Notes = append(rep.Notes, err.Error())
 				continue
 			}

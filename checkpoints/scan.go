@@ -44,6 +44,7 @@ type scanResult struct {
 	notes    []string
 	reads    int // files read whole to compare against manifests
 	opened   int // files opened to check their structure
+	boot     string
 }
 
 // Scan discovers every checkpoint under root, in every layout, verifies each, and
@@ -87,7 +88,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 	if !st.IsDir() {
 		return nil, fmt.Errorf("checkpoints: root %s is not a directory", root)
 	}
-	res := &scanResult{root: abs}
+	res := &scanResult{root: abs, boot: bootID()}
 	if err := res.discover(ctx, abs, 0); err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			c.Status, c.Reason, c.unreadable = StatusIncomplete, "cannot read: "+err.Error(), true
 			continue
 		}
-		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
+		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c, res.boot))
 		for _, f := range c.files {
 			if isTempLeftover(filepath.Base(f.rel)) {
 				res.notes = append(res.notes, fmt.Sprintf("%s/%s: leftover of an interrupted write, ignored", c.Name, f.rel))
@@ -124,7 +125,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 	}
 	res.resolvePointers()
 	res.markBest()
-	if opt.ManifestDir != "" {
+	if opt.ManifestDir != "" && !opt.trustOnly {
 		if err := res.compareManifests(ctx, opt); err != nil {
 			return nil, err
 		}
