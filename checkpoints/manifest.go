@@ -133,15 +133,21 @@ func writeManifestBatch(dir string, ms []*Manifest) (err error) {
 		}
 	}()
 	create := func(path string, data []byte) (pendingFile, error) {
-		f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+		// CreateTemp's 0600 would need a chmod per file; O_EXCL with the mode wanted
+		// is one call, and the pid keeps two passes from sharing a name.
+		tmp := fmt.Sprintf("%s/.%s.tmp-%d", dir, filepath.Base(path), os.Getpid())
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			// Left by a pass that crashed with this pid: ours to replace.
+			if err = os.Remove(tmp); err == nil {
+				f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			}
+		}
 		if err != nil {
 			return pendingFile{}, fmt.Errorf("checkpoints: manifest %s: %w", path, err)
 		}
-		p := pendingFile{tmp: f.Name(), path: path, f: f}
+		p := pendingFile{tmp: tmp, path: path, f: f}
 		if _, err := f.Write(data); err != nil {
-			return p, fmt.Errorf("checkpoints: manifest %s: %w", path, err)
-		}
-		if err := f.Chmod(0o644); err != nil {
 			return p, fmt.Errorf("checkpoints: manifest %s: %w", path, err)
 		}
 		return p, nil
