@@ -28,6 +28,8 @@ type MaintainOptions struct {
 	// DryRun plans and reports but moves, deletes, rewrites and hashes nothing; the
 	// manifests are still compared.
 	DryRun bool
+	// racy overrides the racily-clean window of scanning and hashing, for tests.
+	racy time.Duration
 }
 
 // MaintainReport is what Maintain found and did (or, in a dry run, would do).
@@ -70,7 +72,7 @@ type Action struct {
 // not look at all; failures of single actions are Notes.
 func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) {
 	var rep MaintainReport
-	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod, ManifestDir: opt.ManifestDir}
+	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod, ManifestDir: opt.ManifestDir, racy: opt.racy}
 	// Hashing below compares the manifests; the scan only uses them to judge
 	// unchanged checkpoints without opening a file.
 	sopt.trustOnly = !opt.DryRun
@@ -81,7 +83,7 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	rep.Notes = append(rep.Notes, res.notes...)
 	rep.Notes = append(rep.Notes, res.pointerNotes()...)
 	if !opt.DryRun && opt.ManifestDir != "" {
-		hashed, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true})
+		hashed, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true, racy: opt.racy})
 		rep.Hashed = hashed
 		if err != nil {
 			if ctx.Err() != nil {
