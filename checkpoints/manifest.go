@@ -80,32 +80,74 @@ func writeManifest(dir string, m *Manifest) error {
 	return writeManifests(dir, []*Manifest{m})
 }
 
-// syncBatch is how many manifests are written and fsynced together: enough
-// concurrent fsyncs for the filesystem journal to commit them as a group (on ext4,
-// 300 small fsyncs took 620 ms one after another and 55 ms 64 at a time), few enough
-// open files to stay far below the descriptor limit.
-const syncBatch = 64
+// syncWorkers is how many fsyncs run at once: enough for the filesystem journal to
+// commit them as a group (on ext4, 300 small fsyncs took 620 ms one after another and
+// 55 ms 64 at a time), few enough threads blocked in the kernel.
+const syncWorkers = 64
 
 // writeManifests writes each manifest's .xxh64 file and sidecar through temporary
 // files and renames, .xxh64 first, then fsyncs the directory once. Only the sidecar is
 // fsynced before its rename: readManifest accepts a pair only when the .xxh64 file
 // agrees with the sidecar line by line, so a crash that loses or truncates an
 // un-fsynced .xxh64 file leaves a pair that is ignored and hashed afresh, never a
-// stale manifest that is believed. One fsync per manifest instead of four, and those
-// run in parallel.
-func writeManifests(dir string, ms []*Manifest) error {
+// stale manifest that is believed. One fsync per manifest instead of four, run in
+// parallel, after every temporary file is written: creating files while fsyncs are
+// forcing journal commits makes each create wait for one.
+func writeManifests(dir string, ms []*Manifest) (err error) {
 	if len(ms) == 0 {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("checkpoints: manifest dir %s: %w", dir, err)
 	}
-	for len(ms) > 0 {
-		n := min(len(ms), syncBatch)
-		if err := writeManifestBatch(dir, ms[:n]); err != nil {
+	var files []pendingFile // per manifest: .xxh64, then sidecar
+	defer func() {
+		if err != nil {
+			for _, p := range files {
+				os.Remove(p.tmp) // a no-op for those already renamed
+			}
+		}
+	}()
+	for _, m := range ms {
+		sums, side := ManifestPaths(dir, m.Checkpoint)
+		p, err := writeTemp(dir, sums, formatSums(m.Files))
+		if err != nil {
 			return err
 		}
-		ms = ms[n:]
+		files = append(files, p)
+		js, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return fmt.Errorf("checkpoints: manifest %s: %w", side, err)
+		}
+		if p, err = writeTemp(dir, side, append(js, '\n')); err != nil {
+			return err
+		}
+		files = append(files, p)
+	}
+	errs := make([]error, len(ms))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(syncWorkers, len(ms)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = syncPath(files[2*i+1].tmp)
+			}
+		}()
+	}
+	for i := range ms {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, p := range files {
+		if err := os.Rename(p.tmp, p.path); err != nil {
+			return fmt.Errorf("checkpoints: manifest: %w", err)
+		}
 	}
 	// Best effort, as in rundir.WriteFileAtomic: the renames are already visible, and
 	// some filesystems refuse to fsync a directory.
@@ -116,101 +158,66 @@ func writeManifests(dir string, ms []*Manifest) error {
 	return nil
 }
 
-func fsync(fd int) error {
+// pendingFile is a written temporary file that becomes path on rename.
+type pendingFile struct{ tmp, path string }
+
+// writeTemp writes data to a temporary sibling of path, through a raw descriptor as
+// in hashOne (an *os.File costs five more calls per open), and closes it.
+func writeTemp(dir, path string, data []byte) (pendingFile, error) {
+	// CreateTemp's 0600 would need a chmod per file; O_EXCL with the mode wanted is
+	// one call, and the pid keeps two passes from sharing a name.
+	tmp := fmt.Sprintf("%s/.%s.tmp-%d", dir, filepath.Base(path), os.Getpid())
+	open := func() (int, error) {
+		return unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
+	}
+	fd, err := open()
+	if err == unix.EEXIST {
+		// Left by a pass that crashed with this pid: ours to replace.
+		if err = unix.Unlink(tmp); err == nil {
+			fd, err = open()
+		}
+	}
+	if err != nil {
+		return pendingFile{}, fmt.Errorf("checkpoints: manifest %s: %w", tmp, err)
+	}
+	p := pendingFile{tmp: tmp, path: path}
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			unix.Unlink(tmp)
+			return pendingFile{}, fmt.Errorf("checkpoints: manifest %s: %w", tmp, err)
+		}
+		data = data[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlink(tmp)
+		return pendingFile{}, fmt.Errorf("checkpoints: manifest %s: %w", tmp, err)
+	}
+	return p, nil
+}
+
+// syncPath fsyncs the file at path through a new descriptor: fsync flushes the file,
+// whichever descriptor asks, and the files need not all stay open meanwhile.
+func syncPath(path string) error {
+	fd, err := openRead(path)
+	if err != nil {
+		return fmt.Errorf("checkpoints: manifest: fsync: %w", err)
+	}
+	defer unix.Close(fd)
 	for {
-		if err := unix.Fsync(fd); err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// pendingFile is a temporary file that becomes path on rename. Raw descriptors, as in
-// hashOne: an *os.File costs five more calls per open.
-type pendingFile struct {
-	tmp, path string
-	fd        int
-}
-
-func writeManifestBatch(dir string, ms []*Manifest) (err error) {
-	var files []pendingFile // per manifest: .xxh64, then sidecar
-	defer func() {
-		for _, p := range files {
-			if p.fd >= 0 {
-				unix.Close(p.fd)
-			}
-			if err != nil {
-				os.Remove(p.tmp) // a no-op for those already renamed
-			}
-		}
-	}()
-	create := func(path string, data []byte) (pendingFile, error) {
-		// CreateTemp's 0600 would need a chmod per file; O_EXCL with the mode wanted
-		// is one call, and the pid keeps two passes from sharing a name.
-		tmp := fmt.Sprintf("%s/.%s.tmp-%d", dir, filepath.Base(path), os.Getpid())
-		open := func() (int, error) {
-			return unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
-		}
-		fd, err := open()
-		if err == unix.EEXIST {
-			// Left by a pass that crashed with this pid: ours to replace.
-			if err = unix.Unlink(tmp); err == nil {
-				fd, err = open()
-			}
+		err := unix.Fsync(fd)
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
-			return pendingFile{fd: -1}, fmt.Errorf("checkpoints: manifest %s: %w", tmp, err)
+			return fmt.Errorf("checkpoints: manifest %s: fsync: %w", path, err)
 		}
-		p := pendingFile{tmp: tmp, path: path, fd: fd}
-		for len(data) > 0 {
-			n, err := unix.Write(fd, data)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return p, fmt.Errorf("checkpoints: manifest %s: %w", tmp, err)
-			}
-			data = data[n:]
-		}
-		return p, nil
+		return nil
 	}
-	for _, m := range ms {
-		sums, side := ManifestPaths(dir, m.Checkpoint)
-		p, err := create(sums, formatSums(m.Files))
-		files = append(files, p)
-		if err != nil {
-			return err
-		}
-		js, err := json.MarshalIndent(m, "", "  ")
-		if err != nil {
-			return fmt.Errorf("checkpoints: manifest %s: %w", side, err)
-		}
-		p, err = create(side, append(js, '\n'))
-		files = append(files, p)
-		if err != nil {
-			return err
-		}
-	}
-	errs := make([]error, len(ms))
-	var wg sync.WaitGroup
-	for i := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fsync(files[2*i+1].fd); err != nil {
-				errs[i] = fmt.Errorf("checkpoints: manifest %s: fsync: %w", files[2*i+1].path, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, p := range files {
-		if err := os.Rename(p.tmp, p.path); err != nil {
-			return fmt.Errorf("checkpoints: manifest: %w", err)
-		}
-	}
-	return nil
 }
 
 // bootID identifies this boot of the kernel; files hashed under another boot may have
