@@ -16,6 +16,7 @@ import (
 	"github.com/trainwrap/trainwrap/preflight"
 	"github.com/trainwrap/trainwrap/rundir"
 	"github.com/trainwrap/trainwrap/shim"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // RunCmd supervises a training command: trainwrap [run] [flags] -- CMD ARGS...
@@ -60,9 +61,17 @@ type RunCmd struct {
 
 	MetricsAddr     string        `help:"Serve Prometheus /metrics and the status page at / on this address (a bare port binds 127.0.0.1)." placeholder:"ADDR"`
 	MetricsTextfile string        `help:"Write metrics in node_exporter's textfile-collector format to this .prom file after every event." type:"path" placeholder:"FILE"`
-	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang and success." placeholder:"URL"`
+	NotifyWebhook   string        `help:"POST JSON (with a Slack/Mattermost text field) here on crash, restart, give-up, hang, success and training anomaly." placeholder:"URL"`
 	NotifyCommand   string        `help:"Run this shell command on the same events, with TRAINWRAP_* env vars and the JSON on stdin." placeholder:"CMD"`
 	SampleInterval  time.Duration `help:"Sample host memory, disk free and GPU stats into the run dir this often (0 = off)." default:"30s"`
+
+	Metric    []string `help:"Also read this metric from the output: NAME=REGEX, the regexp's first group (or its whole match) the number; repeat for more. Kept in the run dir's metrics.jsonl; a NAME of a built-in (loss, loss_scale, samples_per_second, step_time_seconds) feeds its anomaly checks." sep:"none" placeholder:"NAME=REGEX"`
+	OnAnomaly string   `help:"When the training goes bad without crashing (loss spike, loss flat, loss scale collapse, throughput drop, straggler): warn (say it, record it, notify), or restart (also stop the attempt and resume from the newest checkpoint saved before the anomaly)." enum:"warn,restart" default:"warn"`
+	// The detector's thresholds a user may need to move; 0 keeps the detector's own
+	// default (training.DetectorOptions), so the two cannot disagree.
+	SpikeZ              float64 `help:"A loss this many robust standard deviations (1.4826 x MAD) above the median of the recent losses is a loss spike (0 = the detector's default)." default:"0" placeholder:"Z"`
+	LossFlatSteps       int64   `help:"A loss that made no new low for this many steps is flat (0 = the detector's default)." default:"0" placeholder:"N"`
+	ThroughputDropRatio float64 `help:"Throughput (samples/s, or 1/step time) below this fraction of the attempt's own baseline, sustained, is a throughput drop (0 = the detector's default)." default:"0" placeholder:"R"`
 
 	JobFlags
 
@@ -114,6 +123,11 @@ func (c *RunCmd) Run(g *Globals) error {
 	if c.MinBatch < 1 {
 		return exitcode.New(2, fmt.Errorf("--min-batch %d: must be at least 1", c.MinBatch))
 	}
+	tr, err := c.trainingOptions()
+	if err != nil {
+		return exitcode.New(2, err)
+	}
+	opt.Training = tr
 	opt.ResumeAllowance = c.ResumeAllowance
 	opt.Signals = g.Signals
 	opt.Cgroup = c.Cgroup
@@ -186,6 +200,34 @@ func (c *RunCmd) Run(g *Globals) error {
 	return nil
 }
 
+// trainingOptions are the metrics recognisers and the anomaly detector the flags ask
+// for. A bad --metric is a usage error naming it.
+func (c *RunCmd) trainingOptions() (shim.TrainingOptions, error) {
+	var custom []training.Custom
+	for _, spec := range c.Metric {
+		m, err := training.ParseCustom(spec)
+		if err != nil {
+			return shim.TrainingOptions{}, err
+		}
+		custom = append(custom, m)
+	}
+	switch {
+	case c.SpikeZ < 0:
+		return shim.TrainingOptions{}, fmt.Errorf("--spike-z %g: must be above 0 (higher finds fewer spikes), or 0 for the default", c.SpikeZ)
+	case c.LossFlatSteps < 0:
+		return shim.TrainingOptions{}, fmt.Errorf("--loss-flat-steps %d: must be a number of steps, or 0 for the default", c.LossFlatSteps)
+	case c.ThroughputDropRatio < 0 || c.ThroughputDropRatio >= 1:
+		return shim.TrainingOptions{}, fmt.Errorf("--throughput-drop-ratio %g: must be a fraction between 0 and 1 (0.5: half the baseline), or 0 for the default", c.ThroughputDropRatio)
+	}
+	dopt := training.DetectorOptions{SpikeZ: c.SpikeZ, FlatSteps: c.LossFlatSteps, ThroughputRatio: c.ThroughputDropRatio}
+	return shim.TrainingOptions{
+		NewRecognizer: func() shim.LineRecognizer { return training.NewRecognizer(custom) },
+		Detector:      training.NewDetector(dopt),
+		OpenSeries:    func(path string) (shim.SeriesSink, error) { return training.OpenSeries(path) },
+		OnAnomaly:     c.OnAnomaly,
+	}, nil
+}
+
 // runPreflight runs the checks before the first attempt; warnings are shown and do not
 // block, a failure blocks the start.
 func runPreflight(ctx context.Context, g *Globals, checks []preflight.Check) error {
@@ -235,9 +277,9 @@ func nonEmpty(paths ...string) []string {
 // quarantine, choose the resume point. It runs only once every process of the job is
 // gone, so no quiet period is needed; files held open by any other live process still
 // make their checkpoint in-progress.
-func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim.CheckpointResult, error) {
+func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context, int64) (shim.CheckpointResult, error) {
 	manifests := rundir.New(g.StateDir).Manifests()
-	return func(ctx context.Context) (shim.CheckpointResult, error) {
+	return func(ctx context.Context, before int64) (shim.CheckpointResult, error) {
 		res := shim.CheckpointResult{NewestComplete: -1}
 		if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
 			return res, nil // the job has not written any yet
@@ -252,6 +294,9 @@ func (c *RunCmd) maintainer(g *Globals, root string) func(context.Context) (shim
 			// Another node's job may be writing into a shared root while this node is
 			// between attempts; only one node may judge and move checkpoints.
 			DryRun: c.NoPrune,
+			// After an anomaly, what was saved since holds the bad steps' weights.
+			Before:       before,
+			BeforeReason: fmt.Sprintf("saved at or after step %d, where the training went bad (--on-anomaly restart)", before),
 		})
 		if err != nil {
 			return res, err

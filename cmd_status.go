@@ -17,6 +17,7 @@ import (
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
 	"github.com/trainwrap/trainwrap/shim"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // StatusCmd prints what the supervisor of the run dir is doing now, or did last.
@@ -90,6 +91,12 @@ func (c *StatusCmd) Run(g *Globals) error {
 	if st.LogWriteErrors > 0 {
 		fmt.Fprintf(w, "log write errors\t%d\n", st.LogWriteErrors)
 	}
+	if st.MetricsWriteErrors > 0 {
+		fmt.Fprintf(w, "metrics write errors\t%d\n", st.MetricsWriteErrors)
+	}
+	for _, a := range st.Anomalies {
+		fmt.Fprintf(w, "anomaly\t%s\n", anomalyLine(a))
+	}
 	fmt.Fprintf(w, "updated\t%s\n", st.Updated.Format(time.RFC3339))
 	return w.Flush()
 }
@@ -144,6 +151,9 @@ func (c *HistoryCmd) Run(g *Globals) error {
 		decision := r.Decision
 		if r.Decision == rundir.DecisionRestart {
 			decision = fmt.Sprintf("restart after %s", (time.Duration(r.BackoffMS) * time.Millisecond).Round(10*time.Millisecond))
+			if strings.HasPrefix(r.Reason, "--on-anomaly restart") {
+				decision += " (on anomaly)"
+			}
 		} else if r.Reason != "" && r.Decision == rundir.DecisionGiveUp {
 			decision = "give up: " + r.Reason
 		}
@@ -154,7 +164,34 @@ func (c *HistoryCmd) Run(g *Globals) error {
 		return err
 	}
 	writeAdjustments(g.Stdout, recs)
+	writeAnomalies(g.Stdout, recs)
 	return nil
+}
+
+// writeAnomalies lists, under the history table, what the training-metrics detector
+// found in each attempt.
+func writeAnomalies(w io.Writer, recs []rundir.Record) {
+	header := false
+	for _, r := range recs {
+		if len(r.Anomalies) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\nanomalies:")
+			header = true
+		}
+		for _, a := range r.Anomalies {
+			fmt.Fprintf(w, "  %s\n", anomalyLine(a))
+		}
+		if r.AnomaliesDropped > 0 {
+			fmt.Fprintf(w, "  attempt %d: %d more not recorded\n", r.Attempt, r.AnomaliesDropped)
+		}
+	}
+}
+
+// anomalyLine is one anomaly for people: when, which attempt and step, what.
+func anomalyLine(a training.Anomaly) string {
+	return fmt.Sprintf("%s attempt %d step %d: %s: %s", a.Time.Local().Format("2006-01-02 15:04:05"), a.Attempt, a.Step, a.Kind, a.Message)
 }
 
 // writeAdjustments lists, under the history table, what smart recovery changed

@@ -31,7 +31,27 @@ const (
 	// FailCUDAOOMAboveBatch takes a batch size B: "cuda-oom-above-batch 4" runs out of
 	// GPU memory whenever --per_device_train_batch_size is above B, on every attempt.
 	FailCUDAOOMAboveBatch = "cuda-oom-above-batch"
+
+	// The anomaly modes do not crash: the trainer runs to --max-steps and exits 0,
+	// but from --fail-at on, the metrics it prints go bad the way a sick run's do.
+	FailLossSpike         = "loss-spike"          // the loss jumps 20x for spikeSteps steps, then recovers
+	FailLossScaleCollapse = "loss-scale-collapse" // DeepSpeed OVERFLOW lines halve the fp16 scale every step, down to 1
+	FailSlowdown          = "slowdown"            // steps take 3x longer; the throughput printed drops to a third
 )
+
+// AnomalyModes lists the fail modes that leave the process healthy and its training
+// sick. They are apart from Modes, which the crash suite runs and expects to crash.
+var AnomalyModes = []string{FailLossSpike, FailLossScaleCollapse, FailSlowdown}
+
+// IsAnomalyMode tells whether mode is one of AnomalyModes.
+func IsAnomalyMode(mode string) bool {
+	for _, m := range AnomalyModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
 
 // Modes lists every fail mode, in the order the suite runs them. "exit" takes a code:
 // "exit 3" (or exit:3, exit=3); the last two take a number.
@@ -68,12 +88,13 @@ func ParseMode(s string) (mode string, code int, err error) {
 		}
 		return FailExit, n, nil
 	}
-	for _, m := range Modes[:len(Modes)-2] {
+	plain := append(append([]string{}, Modes[:len(Modes)-2]...), AnomalyModes...)
+	for _, m := range plain {
 		if s == m {
 			return m, 0, nil
 		}
 	}
-	return "", 0, fmt.Errorf("--fail %q: unknown mode; use one of %s, 'cuda-oom-above-batch B' or 'exit N'", s, strings.Join(Modes[:len(Modes)-2], ", "))
+	return "", 0, fmt.Errorf("--fail %q: unknown mode; use one of %s, 'cuda-oom-above-batch B' or 'exit N'", s, strings.Join(plain, ", "))
 }
 
 // ExitError is returned by Train when the fake job ends the way a Python process does
@@ -240,6 +261,14 @@ func dataloaderDied(w io.Writer, workerPID int) {
 	fmt.Fprintf(w, "RuntimeError: DataLoader worker (pid %d) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory. Please try to raise your shared memory limit.\n\n", workerPID)
 	fmt.Fprint(w, "The above exception was the direct cause of the following exception:\n\n")
 	fmt.Fprintf(w, "RuntimeError: DataLoader worker (pid(s) %d) exited unexpectedly\n", workerPID)
+}
+
+// overflowLine prints what DeepSpeed's fp16 loss scaler logs when gradients
+// overflow (DynamicLossScaler.update_scale, deepspeed/runtime/fp16/loss_scaler.py,
+// v0.14): the step is skipped and the scale halved, never below min_scale 1.
+func overflowLine(w io.Writer, now time.Time, attempted, next float64) {
+	fmt.Fprintf(w, "[%s,%03d] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: %d, reducing to %d\n",
+		now.Format("2006-01-02 15:04:05"), now.Nanosecond()/1e6, int64(attempted), int64(next))
 }
 
 // envAttempt is the supervisor's 1-based attempt number, 1 when not supervised.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -28,14 +29,14 @@ func WriteJSON(w io.Writer, rs []Result) error {
 // and a summary line.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tDETECTED\tRESTARTED\tRESUMED\tQUARANTINED\tLEFT\tEXIT\tTIME\tRESULT")
+	fmt.Fprintln(tw, "SCENARIO\tEXPECTED\tDETECTED\tRESTARTED\tRESUMED\tQUARANTINED\tANOMALIES\tLEFT\tEXIT\tTIME\tRESULT")
 	failed := 0
 	for _, r := range rs {
 		if !r.Pass {
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.1fs\t%s\n", r.Scenario, dash(r.ExpectedClass), dash(r.DetectedClass),
-			yesNo(r.Restarted), resumeCell(r), boolCell(r.Quarantined), r.LeftBehind, r.ExitCode, r.DurationS, passWord(r.Pass))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.1fs\t%s\n", r.Scenario, dash(r.ExpectedClass), dash(r.DetectedClass),
+			yesNo(r.Restarted), resumeCell(r), boolCell(r.Quarantined), anomalyCell(r.Anomalies), r.LeftBehind, r.ExitCode, r.DurationS, passWord(r.Pass))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -88,4 +89,14 @@ func resumeCell(r Result) string {
 		return r.Resumed + " ok"
 	}
 	return dash(r.Resumed) + " WRONG"
+}
+
+func anomalyCell(as []string) string {
+	if len(as) == 0 {
+		return "-"
+	}
+	if len(as) > 2 {
+		return fmt.Sprintf("%s, %s +%d", as[0], as[1], len(as)-2)
+	}
+	return strings.Join(as, ", ")
 }

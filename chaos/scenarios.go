@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/trainwrap/trainwrap/proc"
 	"github.com/trainwrap/trainwrap/rundir"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // Class names and exit codes the suite expects, as DESIGN.md's table gives them.
@@ -62,6 +64,37 @@ type scenario struct {
 	giveUp string
 	// records, when set, checks the attempts beyond what every scenario checks.
 	records func(recs []rundir.Record) error
+	// anomaly, when set, is the anomaly kind the supervisor must find in attempt 1
+	// (the class is then the anomaly kind, as the row shows it); every other row must
+	// find none.
+	anomaly string
+	// failAt is the trainer's --fail-at, for the anomaly's detection latency.
+	failAt int
+}
+
+// Geometry of the anomaly rows: the detector needs a baseline before it judges, so
+// the job runs longer than the crash rows, with shorter steps.
+const (
+	anomalyMaxSteps  = 120
+	anomalyFailAt    = 60
+	anomalySaveSteps = 10
+	anomalyStepTime  = 10 * time.Millisecond
+	// anomalyWithin is how many steps after --fail-at the anomaly must be found.
+	anomalyWithin = 50
+)
+
+// anomalous is a scenario whose job goes bad without crashing (mode) from step
+// anomalyFailAt on, in attempt 1 only: under --on-anomaly restart the supervisor must
+// find kind within anomalyWithin steps, stop the attempt, resume from a checkpoint
+// saved before the anomaly, and the job must then complete.
+func anomalous(mode, kind string) scenario {
+	return scenario{
+		name: mode,
+		train: []string{"--fail", mode, "--fail-at", strconv.Itoa(anomalyFailAt), "--fail-attempts", "1",
+			"--max-steps", strconv.Itoa(anomalyMaxSteps), "--save-steps", strconv.Itoa(anomalySaveSteps), "--step-time", anomalyStepTime.String()},
+		run:   []string{"--on-anomaly", "restart"},
+		class: kind, anomaly: kind, failAt: anomalyFailAt, restart: true,
+	}
 }
 
 // failing is a scenario whose job fails once the way mode says, at step 12, and is
@@ -124,6 +157,9 @@ func scenarios() []scenario {
 			class: "cuda_oom", restart: true, resume: suiteResume,
 			records: checkSmallerBatch,
 		},
+		anomalous(FailLossSpike, training.LossSpike),
+		anomalous(FailLossScaleCollapse, training.LossScaleCollapse),
+		anomalous(FailSlowdown, training.ThroughputDrop),
 		{
 			name: "crash-loop", train: []string{"--fail", "exit 3", "--fail-at", "0"},
 			run:   []string{"--max-restarts-in-window", "2", "--max-failures-without-progress", "0"},
@@ -212,4 +248,64 @@ func hasArg(argv []string, flag, value string) bool {
 		}
 	}
 	return false
+}
+
+// checkAnomaly judges an anomaly row: attempt 1 found the kind within anomalyWithin
+// steps of --fail-at (never before it), was stopped for it (class unknown: the
+// supervisor names no crash), and attempt 2 resumed from a checkpoint saved before the
+// anomaly's step and found none. It returns the anomaly found, if any.
+func checkAnomaly(s scenario, recs []rundir.Record, res *Result, fail func(string, ...any)) {
+	first := recs[0]
+	var found *training.Anomaly
+	for i, a := range first.Anomalies {
+		if a.Kind == s.anomaly {
+			found = &first.Anomalies[i]
+			break
+		}
+	}
+	res.DetectedClass = classNone
+	if found == nil {
+		fail("attempt 1: no %s anomaly found (found: %s)", s.anomaly, anomalyKinds(first.Anomalies))
+		return
+	}
+	res.DetectedClass = found.Kind
+	res.AnomalyStep = found.Step
+	if found.Step < int64(s.failAt) || found.Step > int64(s.failAt+anomalyWithin) {
+		fail("%s found at step %d, want within %d steps of --fail-at %d", s.anomaly, found.Step, anomalyWithin, s.failAt)
+	}
+	if first.Class != "unknown" || first.Decision != rundir.DecisionRestart || !strings.Contains(first.Reason, "--on-anomaly restart") {
+		fail("attempt 1: class %q, decision %q (%s); want unknown, restart on the anomaly", first.Class, first.Decision, first.Reason)
+	}
+	if len(recs) < 2 {
+		return
+	}
+	ok := false
+	res.Resumed = filepath.Base(recs[1].ResumedFrom)
+	if step, err := strconv.ParseInt(strings.TrimPrefix(res.Resumed, "checkpoint-"), 10, 64); err == nil && step < found.Step {
+		ok = true
+	}
+	res.ResumeOK = &ok
+	if !ok {
+		fail("attempt 2 resumed from %q, want a checkpoint saved before step %d", res.Resumed, found.Step)
+	}
+	for _, r := range recs[1:] {
+		if len(r.Anomalies) > 0 {
+			fail("attempt %d (healthy) found %s", r.Attempt, anomalyKinds(r.Anomalies))
+		}
+	}
+	if last := recs[len(recs)-1]; last.Decision != rundir.DecisionDone {
+		fail("last attempt: decision %q, want %s", last.Decision, rundir.DecisionDone)
+	}
+}
+
+// anomalyKinds lists anomalies as kind@step words, "none" for none.
+func anomalyKinds(as []training.Anomaly) string {
+	if len(as) == 0 {
+		return classNone
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = fmt.Sprintf("%s@%d", a.Kind, a.Step)
+	}
+	return strings.Join(out, ", ")
 }

@@ -57,7 +57,11 @@ type Result struct {
 	DurationS     float64  `json:"duration_s"`
 	Pass          bool     `json:"pass"`
 	Problems      []string `json:"problems,omitempty"`
-	Dir           string   `json:"dir,omitempty"`
+	// Anomalies are what the supervisor's detector found, as kind@step; AnomalyStep is
+	// the step of the expected one on an anomaly row.
+	Anomalies   []string `json:"anomalies,omitempty"`
+	AnomalyStep int64    `json:"anomaly_step,omitempty"`
+	Dir         string   `json:"dir,omitempty"`
 }
 
 // ScenarioNames lists the suite's scenarios in order.
@@ -301,16 +305,29 @@ func judgeRecords(s scenario, recs []rundir.Record, res *Result, fail func(strin
 		fail("no attempt recorded in runs.jsonl")
 		return
 	}
+	for _, r := range recs {
+		for _, a := range r.Anomalies {
+			res.Anomalies = append(res.Anomalies, fmt.Sprintf("%s@%d", a.Kind, a.Step))
+		}
+	}
+	res.Restarted = len(recs) > 1
+	if res.Restarted != s.restart {
+		fail("restarted=%v, want %v (%d attempts)", res.Restarted, s.restart, len(recs))
+	}
+	if s.anomaly != "" {
+		checkAnomaly(s, recs, res, fail)
+		return
+	}
+	// A row whose job trains normally (or crashes) must not be told it went bad.
+	if len(res.Anomalies) > 0 {
+		fail("false anomaly: %s", strings.Join(res.Anomalies, ", "))
+	}
 	res.DetectedClass = recs[0].Class
 	if res.DetectedClass == "" {
 		res.DetectedClass = classNone
 	}
 	if res.DetectedClass != s.class {
 		fail("first attempt classified %q, want %q", res.DetectedClass, s.class)
-	}
-	res.Restarted = len(recs) > 1
-	if res.Restarted != s.restart {
-		fail("restarted=%v, want %v (%d attempts)", res.Restarted, s.restart, len(recs))
 	}
 	if s.resume > 0 {
 		ok := false

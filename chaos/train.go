@@ -33,7 +33,7 @@ type TrainOptions struct {
 	MaxSteps             int           `name:"max-steps" aliases:"max_steps" help:"Exit 0 after this step." default:"60"`
 	SaveSteps            int           `name:"save-steps" aliases:"save_steps" help:"Write a checkpoint every this many steps (0 = never)." default:"10"`
 	StepTime             time.Duration `name:"step-time" help:"Time one step takes." default:"100ms"`
-	Fail                 string        `name:"fail" help:"Die this way: cuda-oom, host-oom, hang, nccl-timeout, cuda-error, segv, disk-full, nan, import-error, file-not-found, config-error, dataloader, partial-checkpoint, sigterm-ignore, orphan, 'cuda-oom-above-batch B' (OOM while --per_device_train_batch_size is above B), 'exit N'." placeholder:"MODE"`
+	Fail                 string        `name:"fail" help:"Die this way: cuda-oom, host-oom, hang, nccl-timeout, cuda-error, segv, disk-full, nan, import-error, file-not-found, config-error, dataloader, partial-checkpoint, sigterm-ignore, orphan, 'cuda-oom-above-batch B' (OOM while --per_device_train_batch_size is above B), 'exit N'; or keep running with sick metrics from --fail-at on: loss-spike, loss-scale-collapse, slowdown." placeholder:"MODE"`
 	FailAt               int           `name:"fail-at" help:"Step at which to fail (0 = at start-up); partial-checkpoint dies in the first save at or after it." default:"0" placeholder:"STEP"`
 	FailAttempts         int           `name:"fail-attempts" help:"Fail only while TRAINWRAP_ATTEMPT is at most this (0 = every attempt)." default:"0" placeholder:"K"`
 	ResumeFromCheckpoint string        `name:"resume_from_checkpoint" aliases:"resume-from-checkpoint" help:"Checkpoint to resume from ('true' = the newest in --output_dir); default: $TRAINWRAP_RESUME_CHECKPOINT." placeholder:"PATH"`
@@ -102,8 +102,15 @@ type trainer struct {
 	exe      string
 	history  []logEntry
 	start    time.Time
-	barLen   int // runes of the tqdm bar on screen, to blank it
+	barLen   int     // runes of the tqdm bar on screen, to blank it
+	scale    float64 // the fp16 loss scale of loss-scale-collapse
 }
+
+// spikeSteps is how long the loss of loss-spike stays high.
+const spikeSteps = 20
+
+// slowdownFactor is how much longer the steps of slowdown take.
+const slowdownFactor = 3
 
 // Train runs the fake training job: it resumes from the checkpoint the options or
 // TRAINWRAP_RESUME_CHECKPOINT name, steps to MaxSteps printing HF-Trainer-like output,
@@ -188,7 +195,12 @@ func (t *trainer) run(ctx context.Context) error {
 		case <-tick.C:
 		}
 		step++
-		if t.failing && step == t.opt.FailAt && t.mode != FailPartialCheckpoint && t.mode != FailDiskFull {
+		if t.failing && step == max(t.opt.FailAt, 1) && t.mode == FailSlowdown {
+			t.clearBar()
+			fmt.Fprintf(t.stderr, "[chaos] from step %d, steps take %dx longer (--fail %s)\n", step, slowdownFactor, t.mode)
+			tick.Reset(slowdownFactor * max(t.opt.StepTime, time.Microsecond))
+		}
+		if t.failing && step == t.opt.FailAt && t.mode != FailPartialCheckpoint && t.mode != FailDiskFull && !IsAnomalyMode(t.mode) {
 			if err := t.failAt(ctx, step); err != nil {
 				return err
 			}
@@ -230,6 +242,31 @@ func (t *trainer) banner(step int) {
 	}
 }
 
+// sick tells whether an anomaly mode is making the metrics bad at step.
+func (t *trainer) sick(mode string, step int) bool {
+	return t.failing && t.mode == mode && step >= max(t.opt.FailAt, 1)
+}
+
+// lossOf is the loss printed at step: the curve, or 20 times it during loss-spike.
+func (t *trainer) lossOf(step int) float64 {
+	if t.sick(FailLossSpike, step) && step < max(t.opt.FailAt, 1)+spikeSteps {
+		return 20 * lossAt(step)
+	}
+	return lossAt(step)
+}
+
+// samplesPerSecond is the throughput printed at step: the batch over the step time
+// the trainer is set to (a third of it in slowdown), with a small fixed wobble. It is
+// the nominal rate, not a measured one, so that a loaded test machine does not look
+// like a throughput drop to the detectors that read it.
+func (t *trainer) samplesPerSecond(step int) float64 {
+	d := max(t.opt.StepTime, time.Microsecond).Seconds()
+	if t.sick(FailSlowdown, step) {
+		d *= slowdownFactor
+	}
+	return float64(t.opt.BatchSize*t.opt.GradAccum) / d * (1 + 0.03*math.Sin(1.7*float64(step)))
+}
+
 // lossAt is the fake loss curve: decaying, with a little wobble.
 func lossAt(step int) float64 {
 	return 0.35 + 0.5*math.Exp(-float64(step)/40) + 0.02*math.Sin(float64(step))
@@ -237,20 +274,33 @@ func lossAt(step int) float64 {
 
 func (t *trainer) epoch(step int) float64 { return float64(step) / float64(t.opt.MaxSteps) }
 
-// printStep prints the step line the progress regex reads, a tqdm bar on stderr, and a
-// loss dict every loggingSteps.
+// printStep prints the step line the progress regex reads (with the loss and the
+// samples/s), a loss dict every loggingSteps, DeepSpeed's overflow line in
+// loss-scale-collapse, and a tqdm bar on stderr.
 func (t *trainer) printStep(step int) {
 	t.clearBar()
+	// The step line first, so that a reader taking the step from it (the progress
+	// regex) files the step's other lines under this step.
+	fmt.Fprintf(t.stdout, "global_step=%d loss=%.4f samples_per_second=%.1f\n", step, t.lossOf(step), t.samplesPerSecond(step))
 	if step%loggingSteps == 0 {
-		e := logEntry{Loss: math.Round(lossAt(step)*1e4) / 1e4, GradNorm: 1.2 + 0.1*math.Cos(float64(step)), LearningRate: learningRate, Epoch: math.Round(t.epoch(step)*100) / 100, Step: step}
+		e := logEntry{Loss: math.Round(t.lossOf(step)*1e4) / 1e4, GradNorm: 1.2 + 0.1*math.Cos(float64(step)), LearningRate: learningRate, Epoch: math.Round(t.epoch(step)*100) / 100, Step: step}
 		t.history = append(t.history, e)
 		fmt.Fprintf(t.stdout, "{'loss': %.4f, 'grad_norm': %.4f, 'learning_rate': %g, 'epoch': %.2f}\n", e.Loss, e.GradNorm, e.LearningRate, e.Epoch)
 	}
-	fmt.Fprintf(t.stdout, "global_step=%d loss=%.4f\n", step, lossAt(step))
+	if t.sick(FailLossScaleCollapse, step) {
+		if t.scale == 0 {
+			t.scale = 65536
+		}
+		next := max(t.scale/2, 1)
+		overflowLine(t.stdout, time.Now(), t.scale, next)
+		t.scale = next
+	}
 	pct := step * 100 / t.opt.MaxSteps
 	filled := pct / 10
 	elapsed := time.Since(t.start)
-	rate := float64(step) / max(elapsed.Seconds(), 1e-3)
+	// The nominal rate, like the samples/s above, not step/elapsed: the anomaly
+	// detectors read it, and a stall of a loaded test machine is not the job's.
+	rate := t.samplesPerSecond(step) / float64(t.opt.BatchSize*t.opt.GradAccum)
 	bar := fmt.Sprintf("%3d%%|%s%s| %d/%d [%s<%s, %5.2fit/s]", pct,
 		strings.Repeat("█", filled), strings.Repeat(" ", 10-filled), step, t.opt.MaxSteps,
 		clock(elapsed), clock(time.Duration(float64(t.opt.MaxSteps-step)/max(rate, 1e-3)*float64(time.Second))), rate)

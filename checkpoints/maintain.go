@@ -28,6 +28,12 @@ type MaintainOptions struct {
 	// DryRun plans and reports but moves, deletes, rewrites and hashes nothing; the
 	// manifests are still compared.
 	DryRun bool
+	// Before, when above zero, keeps checkpoints saved at or after this step out of
+	// the way: they are quarantined (moved, never deleted) for BeforeReason and never
+	// chosen to resume from. A restart on a training anomaly sets it to the anomaly's
+	// step, since a checkpoint saved after a loss spike holds the spiked weights.
+	Before       int64
+	BeforeReason string
 	// racy overrides the racily-clean window of scanning and hashing, for tests.
 	racy time.Duration
 }
@@ -97,7 +103,8 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 			rep.Corrupt = append(rep.Corrupt, c.Name)
 		}
 	}
-	resume := chooseResume(res.cands)
+	cands, after := splitBefore(res.cands, opt.Before)
+	resume := chooseResume(cands)
 	keep := opt.Keep
 	switch {
 	case keep == 0:
@@ -119,8 +126,16 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	if opt.DryRun {
 		verb = "would "
 	}
+	actions := plan(cands, resume, keep, opt.DeleteIncomplete)
+	for _, c := range after {
+		why := opt.BeforeReason
+		if why == "" {
+			why = fmt.Sprintf("saved at or after step %d", opt.Before)
+		}
+		actions = append(actions, action{c, QuarantineDir, why})
+	}
 	open := &openCache{root: res.root}
-	for _, a := range plan(res.cands, resume, keep, opt.DeleteIncomplete) {
+	for _, a := range actions {
 		if !opt.DryRun {
 			if _, err := move(res.root, a, sopt.quiet(), open); err != nil {
 				rep.Notes = append(rep.Notes, err.Error())
@@ -166,4 +181,20 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 		rep.Resume = &r
 	}
 	return rep, nil
+}
+
+// splitBefore separates the checkpoints of a step at or after before (when above zero)
+// from the rest. One in progress stays where it is: it is never touched.
+func splitBefore(cands []*candidate, before int64) (kept, after []*candidate) {
+	if before <= 0 {
+		return cands, nil
+	}
+	for _, c := range cands {
+		if c.Step >= before && c.Status != StatusInProgress && !c.unreadable {
+			after = append(after, c)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	return kept, after
 }

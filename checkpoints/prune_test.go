@@ -74,6 +74,21 @@ func TestPrunePolicy(t *testing.T) {
 			resume:      "checkpoint-200",
 		},
 		{
+			// A restart on a loss spike at step 250: checkpoint-300 holds the spiked
+			// weights, so it is moved aside and 200 is the resume point.
+			name: "checkpoints at or after an anomaly quarantined",
+			build: func(t *testing.T, r string) {
+				for _, s := range []int64{100, 200, 300} {
+					writeHF(t, r, s, hfOpts{})
+				}
+			},
+			opt:         MaintainOptions{Before: 250, BeforeReason: "saved after the loss spike at step 250"},
+			left:        []string{"checkpoint-100", "checkpoint-200"},
+			quarantined: []string{"checkpoint-300"},
+			resume:      "checkpoint-200",
+			note:        "quarantine checkpoint-300",
+		},
+		{
 			name: "older incomplete left alone, deleted on request",
 			build: func(t *testing.T, r string) {
 				d := writeHF(t, r, 100, hfOpts{})

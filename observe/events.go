@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // Kind names what happened to the job.
@@ -28,6 +30,8 @@ const (
 	Hang        Kind = "hang"        // no progress for the stall timeout; the job is being torn down
 	Checkpoints Kind = "checkpoints" // checkpoints pruned, verified and the resume point chosen
 	LogError    Kind = "log_error"   // writing the job's log failed
+	Metrics     Kind = "metrics"     // the job printed training metrics; Samples holds them
+	Anomaly     Kind = "anomaly"     // the training went bad without crashing; Anomaly says how
 )
 
 // Event is one thing that happened to the supervised job. Only the fields that belong
@@ -67,6 +71,11 @@ type Event struct {
 	// SIGINT, ...). Such an exit is not a crash: no crash counted, no alert.
 	StopRequested bool
 
+	// Metrics: the samples read from one line of output (loss, lr, throughput, ...).
+	Samples []training.Sample
+	// Anomaly: what the detector found.
+	Anomaly *training.Anomaly
+
 	LogWriteErrors int64 // the running total of failed log writes
 	StallTimeout   time.Duration
 	Message        string
@@ -84,7 +93,7 @@ func (e Event) alerting() bool {
 	switch e.Kind {
 	case Exited:
 		return e.crashed()
-	case Restarting, GaveUp, Hang, Succeeded:
+	case Restarting, GaveUp, Hang, Succeeded, Anomaly:
 		return true
 	}
 	return false

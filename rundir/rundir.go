@@ -7,6 +7,8 @@ package rundir
 
 import (
 	"path/filepath"
+
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // File names inside the run directory.
@@ -18,6 +20,7 @@ const (
 	TrainLog     = "train.log"
 	ManifestsDir = "checkpoints"
 	SamplesFile  = "samples.jsonl"
+	SeriesFile   = training.SeriesFile
 	DefaultDir   = ".trainwrap"
 	RunIDEnv     = "TRAINWRAP_RUN_ID"
 	AttemptEnv   = "TRAINWRAP_ATTEMPT"
@@ -64,3 +67,6 @@ func (d Dir) Manifests() string { return filepath.Join(d.Path, ManifestsDir) }
 
 // Samples is the path of the resource-history samples file.
 func (d Dir) Samples() string { return filepath.Join(d.Path, SamplesFile) }
+
+// Series is the path of the training-metrics file (loss, throughput, ... per step).
+func (d Dir) Series() string { return filepath.Join(d.Path, SeriesFile) }

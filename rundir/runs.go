@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // Decision values of Record.Decision.
@@ -83,7 +85,14 @@ type Record struct {
 	// Adjustments are the changes smart recovery made for the next attempt, part of
 	// the decision to restart.
 	Adjustments []Adjustment `json:"adjustments,omitempty"`
+	// Anomalies are what the training-metrics detector found during this attempt (at
+	// most MaxRecordAnomalies; AnomaliesDropped counts the rest).
+	Anomalies        []training.Anomaly `json:"anomalies,omitempty"`
+	AnomaliesDropped int                `json:"anomalies_dropped,omitempty"`
 }
+
+// MaxRecordAnomalies bounds Record.Anomalies: one record is one write of one line.
+const MaxRecordAnomalies = 50
 
 // Adjustment kinds: what smart recovery changed.
 const (

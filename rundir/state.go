@@ -7,7 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/trainwrap/trainwrap/training"
 )
+
+// MaxStateAnomalies bounds State.Anomalies: state.json is rewritten on every event, so
+// a run that finds an anomaly every minute for a week must not make it grow.
+const MaxStateAnomalies = 20
+
+// AddAnomaly appends a to s.Anomalies, dropping the oldest past MaxStateAnomalies.
+func (s *State) AddAnomaly(a training.Anomaly) {
+	s.Anomalies = append(s.Anomalies, a)
+	if n := len(s.Anomalies) - MaxStateAnomalies; n > 0 {
+		s.Anomalies = append(s.Anomalies[:0:0], s.Anomalies[n:]...)
+	}
+}
 
 // Status values of State.Status.
 const (
@@ -49,14 +63,19 @@ type State struct {
 	CheckpointRoot string     `json:"checkpoint_root,omitempty"`
 	ResumeFrom     string     `json:"resume_from,omitempty"`
 	LogWriteErrors int64      `json:"log_write_errors,omitempty"`
-	StallTimeout   string     `json:"stall_timeout,omitempty"`
+	// MetricsWriteErrors counts failed writes of metrics.jsonl (the job goes on).
+	MetricsWriteErrors int64  `json:"metrics_write_errors,omitempty"`
+	StallTimeout       string `json:"stall_timeout,omitempty"`
 	// AttemptCommand and AttemptEnv are what the current (or last) attempt runs with:
 	// the command after --resume-arg and smart recovery, and the variables smart
 	// recovery set. Adjustments are every change smart recovery made, in order.
 	AttemptCommand []string          `json:"attempt_command,omitempty"`
 	AttemptEnv     map[string]string `json:"attempt_env,omitempty"`
 	Adjustments    []Adjustment      `json:"adjustments,omitempty"`
-	Updated        time.Time         `json:"updated"`
+	// Anomalies are the newest findings of the training-metrics detector, at most
+	// MaxStateAnomalies, oldest first; every one is also in its attempt's record.
+	Anomalies []training.Anomaly `json:"anomalies,omitempty"`
+	Updated   time.Time          `json:"updated"`
 }
 
 // ErrCorruptState is returned (wrapped) by ReadState when state.json exists but does

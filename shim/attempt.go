@@ -15,6 +15,7 @@ import (
 	"github.com/trainwrap/trainwrap/classify"
 	"github.com/trainwrap/trainwrap/observe"
 	"github.com/trainwrap/trainwrap/rundir"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // attemptResult is how one attempt ended.
@@ -29,6 +30,11 @@ type attemptResult struct {
 	stepEnd    int64
 	lines      int64
 	termDrops  int64 // bytes the terminal copy dropped during this attempt
+	// What the training-metrics detector found; anomalyStop is the one that stopped
+	// the attempt under --on-anomaly restart.
+	anomalies        []training.Anomaly
+	anomaliesDropped int
+	anomalyStop      *training.Anomaly
 }
 
 // attemptState is one running attempt: the child, its output, and the timers of its
@@ -40,15 +46,19 @@ type attemptState struct {
 	ctx context.Context
 	res attemptResult
 
-	argv      []string
-	usePty    bool
-	env       []string
-	cls       *classify.Classifier
-	t         *tee
-	c         *child
-	j         job
-	pumpsDone chan struct{}
-	oomBefore int64
+	argv   []string
+	usePty bool
+	env    []string
+	cls    *classify.Classifier
+	t      *tee
+	tap    *metricsTap // nil without a recogniser
+	// metricsDropped counts samples lost to a full queue; the first loss is said.
+	metricsDropped int64
+	warnedDropped  bool
+	c              *child
+	j              job
+	pumpsDone      chan struct{}
+	oomBefore      int64
 	// dropsBefore is the terminal's drop count at the start: the attempt's share is the rest.
 	dropsBefore int64
 	// stallFrom is the attempt's start on the stall Clock: the startup window counts from it.
@@ -119,6 +129,15 @@ func (s *supervisor) newAttempt(ctx context.Context, n int) *attemptState {
 		a.t.segments = LineObserverFunc(s.observeProgress)
 	} else {
 		a.t.segments = LineObserverFunc(s.observeBuiltinStep)
+	}
+	if s.o.Training.NewRecognizer != nil {
+		// On the segment path, after the step: a tqdm bar's metrics are in its \r
+		// redraws, and a line that names its step gives its samples that step.
+		a.tap = newMetricsTap(s.o.Training.NewRecognizer(), &s.step, &a.t.lastOutput, n)
+		a.t.segments = segmentTap{step: a.t.segments, metrics: a.tap}
+	}
+	if s.o.Training.Detector != nil {
+		s.o.Training.Detector.StartAttempt(n)
 	}
 	a.oomBefore = oomKills()
 	a.dropsBefore = s.terminalDrops()
@@ -381,6 +400,9 @@ func (a *attemptState) onExit(ex exitInfo) attemptResult {
 	a.tick.Stop()
 	a.teardown()
 	a.readLastOutput()
+	// The last lines' samples are kept and judged; the attempt is over, so an
+	// anomaly among them stops nothing.
+	a.onMetrics(false)
 	return a.finish()
 }
 
@@ -435,6 +457,7 @@ func (a *attemptState) finish() attemptResult {
 	res.lines = a.t.lines
 	res.verdict = a.cls.Verdict(a.exitFacts())
 	a.t.mu.Unlock()
+	a.anomalyVerdict()
 	if s.progressTime(a.t) != 0 {
 		s.progressedBefore = true
 	}
@@ -483,11 +506,11 @@ func (a *attemptState) exitFacts() classify.Exit {
 
 // maintainInto runs checkpoint maintenance and records it; it reports whether a new
 // complete checkpoint appeared (progress for the restart budget).
-func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record) bool {
+func (s *supervisor) maintainInto(ctx context.Context, rec *rundir.Record, before int64) bool {
 	if s.o.Checkpoints == nil {
 		return false
 	}
-	res, err := s.o.Checkpoints(ctx)
+	res, err := s.o.Checkpoints(ctx, before)
 	if err != nil {
 		s.logf("checkpoints: %v", err)
 		return false
@@ -551,6 +574,7 @@ func (s *supervisor) record(res attemptResult) rundir.Record {
 		LogWriteErrors: s.log.failuresOrZero(),
 	}
 	rec.TerminalDropped = res.termDrops
+	rec.Anomalies, rec.AnomaliesDropped = res.anomalies, res.anomaliesDropped
 	for _, e := range res.verdict.Evidence {
 		rec.Evidence = append(rec.Evidence, rundir.Evidence{Line: e.Line, Text: e.Text})
 	}

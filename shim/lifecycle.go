@@ -51,6 +51,8 @@ func (s *supervisor) loop(ctx context.Context) int {
 			a.onStopTimeout()
 		case <-a.tickC():
 			a.onTick()
+		case <-a.metricsC():
+			a.onMetrics(true)
 		case <-backoffC(l.backoff):
 			l.onBackoffOver()
 		}
@@ -176,7 +178,7 @@ func (s *supervisor) concludeStopped(rec rundir.Record, res attemptResult) int {
 
 func (s *supervisor) concludeSucceeded(ctx context.Context, rec rundir.Record, res attemptResult, n int) int {
 	rec.Decision, rec.Reason = rundir.DecisionDone, "exit 0"
-	s.maintainInto(ctx, &rec)
+	s.maintainInto(ctx, &rec, 0)
 	s.appendRecord(rec)
 	s.state.Status = rundir.StatusSucceeded
 	code := 0
@@ -189,13 +191,21 @@ func (s *supervisor) concludeSucceeded(ctx context.Context, rec rundir.Record, r
 
 // concludeFailed asks the policy (and smart recovery) about a failed attempt.
 func (s *supervisor) concludeFailed(ctx context.Context, rec rundir.Record, res attemptResult, n int) (int, time.Duration, bool) {
-	// Find the resume point first, since a new checkpoint is progress.
-	progressed := s.maintainInto(ctx, &rec)
-	if res.stepEnd > s.bestStep {
-		if s.bestStep >= 0 || res.stepEnd > res.stepStart {
+	// Find the resume point first, since a new checkpoint is progress. After an
+	// anomaly the steps from it on went bad: the checkpoints saved since are moved
+	// aside, and only the steps before it count as getting further, so a job that
+	// spikes at the same step again and again gives up.
+	var before int64
+	reached := res.stepEnd
+	if an := res.anomalyStop; an != nil && an.Step > 0 {
+		before, reached = an.Step, min(res.stepEnd, an.Step)
+	}
+	progressed := s.maintainInto(ctx, &rec, before)
+	if reached > s.bestStep {
+		if s.bestStep >= 0 || reached > res.stepStart {
 			progressed = true
 		}
-		s.bestStep = res.stepEnd
+		s.bestStep = reached
 	}
 	rec.Progressed = progressed
 	d := s.rs.decide(Outcome{Start: res.start, End: res.end, Retryable: res.verdict.Retryable, Class: string(res.verdict.Class), Progressed: progressed})
@@ -203,6 +213,13 @@ func (s *supervisor) concludeFailed(ctx context.Context, rec rundir.Record, res 
 	s.state.LastClass = s.lastClass
 	s.logf("attempt %d: %s", n, describeVerdict(res))
 	d = s.adjust(&rec, res.verdict, d)
+	if an := res.anomalyStop; an != nil {
+		if d.Restart {
+			d.Reason = "--on-anomaly restart: " + anomalyText(*an) + "; " + d.Reason
+		} else {
+			d.Reason += "; the attempt was stopped for an anomaly (--on-anomaly restart): " + anomalyText(*an)
+		}
+	}
 	if !d.Restart {
 		rec.Decision, rec.Reason = rundir.DecisionGiveUp, d.Reason
 		s.appendRecord(rec)

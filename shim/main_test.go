@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trainwrap/trainwrap/proc"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 // The test binary doubles as trainwrap: `guard` runs the guard, `supervise` runs the
@@ -84,6 +85,11 @@ type testOptions struct {
 	// ClockFIFO, when set, gives the supervisor a manualClock that the test moves by
 	// writing durations to this FIFO (see clockControl).
 	ClockFIFO string
+	// OnAnomaly, when set, wires training's recogniser, detector and series writer in
+	// with this --on-anomaly; CheckpointLog, when set, is a file each between-attempts
+	// maintenance appends "before=N" to (and finds no checkpoint).
+	OnAnomaly     string
+	CheckpointLog string
 	// Wrap runs the supervisor as Wrap... supervise CMD: a command that ends by
 	// executing the test binary (its last element) with the rest.
 	Wrap []string
@@ -118,6 +124,27 @@ func (t testOptions) options() Options {
 	}
 	if o.Pty == "" {
 		o.Pty = PtyNever
+	}
+	if t.OnAnomaly != "" {
+		o.Training = TrainingOptions{
+			NewRecognizer: func() LineRecognizer { return training.NewRecognizer(nil) },
+			Detector:      training.NewDetector(training.DetectorOptions{}),
+			OpenSeries:    func(path string) (SeriesSink, error) { return training.OpenSeries(path) },
+			OnAnomaly:     t.OnAnomaly,
+		}
+	}
+	if t.CheckpointLog != "" {
+		o.Checkpoints = func(_ context.Context, before int64) (CheckpointResult, error) {
+			f, err := os.OpenFile(t.CheckpointLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+			if err != nil {
+				return CheckpointResult{NewestComplete: -1}, err
+			}
+			_, err = fmt.Fprintf(f, "before=%d\n", before)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return CheckpointResult{NewestComplete: -1}, err
+		}
 	}
 	return o
 }

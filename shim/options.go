@@ -97,6 +97,9 @@ type Options struct {
 	// Clock drives stall detection (see Clock); nil is real time.
 	Clock Clock
 
+	// Training reads metrics from the output and judges them (--metric, --on-anomaly).
+	Training TrainingOptions
+
 	// Observer receives the supervisor's events; nil publishes nothing.
 	Observer *observe.Observer
 
@@ -104,8 +107,10 @@ type Options struct {
 	// leftovers are swept; an error blocks the start with exit 3.
 	Preflight func(ctx context.Context) error
 	// Checkpoints runs between attempts, once the job's processes are gone, and once
-	// before the first attempt to find the resume point.
-	Checkpoints func(ctx context.Context) (CheckpointResult, error)
+	// before the first attempt to find the resume point. before, when above zero, is
+	// the step of the anomaly that stopped the attempt: checkpoints saved at or after
+	// it must be moved aside (never deleted) and not resumed from.
+	Checkpoints func(ctx context.Context, before int64) (CheckpointResult, error)
 	// QuickCheck runs between attempts (GPU health, GPU memory released, disk).
 	QuickCheck func(ctx context.Context) error
 }

@@ -53,6 +53,10 @@ type supervisor struct {
 	w        *rundir.Writer // state.json and runs.jsonl, surviving a full disk
 	rs       *restarter
 	rec      *recovery // smart recovery; nil when off
+	// series is metrics.jsonl; nil without metrics. Its failed writes are counted,
+	// the first one said.
+	series       SeriesSink
+	seriesErrors int64
 
 	// The job's output (and our messages) on the way to our stdout and stderr.
 	outTerm, errTerm *termWriter
@@ -149,6 +153,9 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	// The sentinel first: the guard's sweep of the cgroup would count and kill it. The
 	// guard of the end may be a restarted one.
 	defer func() { s.sentinel.stop(); s.guard.stop() }()
+
+	s.openSeries()
+	defer s.closeSeries()
 
 	s.logw = newLogFile(s.dir.TrainLog(), s.o.LogMaxSizeMB, s.o.LogMaxBackups)
 	s.log = &logSink{w: s.logw, stderr: s.stderr()}
@@ -263,7 +270,7 @@ func (s *supervisor) startupCheckpoints(ctx context.Context) {
 	if s.o.Checkpoints == nil {
 		return
 	}
-	res, err := s.o.Checkpoints(ctx)
+	res, err := s.o.Checkpoints(ctx, 0)
 	if err != nil {
 		s.logf("checkpoints: %v", err)
 		return
