@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -88,12 +89,14 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	}
 	rep.Notes = append(rep.Notes, res.notes...)
 	rep.Notes = append(rep.Notes, res.pointerNotes()...)
+	var pending []*Manifest
 	if !opt.DryRun && opt.ManifestDir != "" {
-		hashed, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true, racy: opt.racy})
-		rep.Hashed = hashed
+		hashed, p, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true, racy: opt.racy})
+		rep.Hashed, pending = hashed, p
 		if err != nil {
 			if ctx.Err() != nil {
-				return rep, err
+				// Keep what was hashed.
+				return rep, errors.Join(err, writeManifests(opt.ManifestDir, pending))
 			}
 			rep.Notes = append(rep.Notes, err.Error())
 		}
@@ -170,6 +173,17 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	gone := map[string]bool{}
 	for _, n := range append(append([]string{}, rep.Pruned...), rep.Quarantined...) {
 		gone[n] = true
+	}
+	// Manifests only for what is still there: writing one (an fsync) for a
+	// checkpoint pruned a moment later was most of a pass that prunes hundreds.
+	var write []*Manifest
+	for _, m := range pending {
+		if !gone[m.Checkpoint] {
+			write = append(write, m)
+		}
+	}
+	if err := writeManifests(opt.ManifestDir, write); err != nil {
+		rep.Notes = append(rep.Notes, err.Error())
 	}
 	for _, c := range res.cands {
 		if opt.DryRun || !gone[c.Name] {

@@ -96,15 +96,19 @@ func Hash(ctx context.Context, root, manifestDir string, sopt ScanOptions, hopt 
 	if err != nil {
 		return nil, nil, err
 	}
-	results, err := res.hashAll(ctx, manifestDir, hopt)
+	results, pending, err := res.hashAll(ctx, manifestDir, hopt)
+	// Even when cancelled, what was hashed is kept.
+	if werr := writeManifests(manifestDir, pending); werr != nil {
+		err = errors.Join(err, werr)
+	}
 	return res.list(), results, err
 }
 
-// hashAll hashes every complete checkpoint, writes manifests, and marks mismatching
-// checkpoints incomplete. Manifests are written together at the end, with one fsync
-// each in parallel and one of the directory (see writeManifests); a manifest that
-// would say nothing new is not rewritten.
-func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOptions) ([]HashResult, error) {
+// hashAll hashes every complete checkpoint, marks mismatching checkpoints
+// incomplete, and returns the manifests to write: the caller writes them together
+// (see writeManifests), Maintain only for the checkpoints it did not prune. A manifest
+// that would say nothing new is not returned.
+func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOptions) ([]HashResult, []*Manifest, error) {
 	boot := r.boot
 	bufs := newBufPool(opt.workers())
 	var out []HashResult
@@ -133,11 +137,7 @@ func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOp
 			pending = append(pending, m)
 		}
 	}
-	// Even when cancelled, what was hashed is kept.
-	if werr := writeManifests(manifestDir, pending); werr != nil {
-		return out, errors.Join(err, werr)
-	}
-	return out, err
+	return out, pending, err
 }
 
 // needsWrite reports whether the new manifest m says more than old: other files,
