@@ -5,8 +5,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // benchFile writes size bytes of random data and reads it once, so the page cache is
@@ -30,8 +33,9 @@ func benchFile(b *testing.B, size int) string {
 }
 
 // BenchmarkHashFile compares hashing a 256 MiB file with only reading it (what
-// `cat FILE >/dev/null` does, with cat's 128 KiB buffer); bench/checkpoints.sh
-// compares against cat and xxh64sum themselves on 1 GiB.
+// `cat FILE >/dev/null` does, with cat's 128 KiB buffer) and with xxh64 alone over a
+// buffer already in memory, the ceiling of hashing on one core; bench/checkpoints.sh
+// compares against cat and xxh64sum themselves.
 func BenchmarkHashFile(b *testing.B) {
 	const size = 256 << 20
 	p := benchFile(b, size)
@@ -51,13 +55,29 @@ func BenchmarkHashFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := io.CopyBuffer(io.Discard, onlyReader{f}, buf); err != nil {
+			// Both wrapped: io.Discard's ReadFrom would read with its own 8 KiB buffer.
+			if _, err := io.CopyBuffer(onlyWriter{io.Discard}, onlyReader{f}, buf); err != nil {
 				b.Fatal(err)
 			}
 			f.Close()
 		}
 	})
+	b.Run("sum64-in-memory", func(b *testing.B) {
+		buf := make([]byte, hashBlock)
+		for i := range buf {
+			buf[i] = byte(i * 7)
+		}
+		b.SetBytes(hashBlock)
+		for b.Loop() {
+			xxhash.Sum64(buf)
+		}
+	})
 }
+
+// onlyWriter hides ReaderFrom, for the same reason.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // onlyReader hides WriterTo/ReaderFrom so io.CopyBuffer uses the given buffer, as cat
 // uses its own.
@@ -94,5 +114,32 @@ func BenchmarkReverifyUnchanged(b *testing.B) {
 	b.ReportMetric(float64(reads)/float64(b.N), "files_opened/op")
 	if reads != 0 {
 		b.Fatalf("re-verify read %d files", reads)
+	}
+}
+
+// BenchmarkHashPrunePass1000 is bench/checkpoints.sh's last row in-process: one hash
+// and one prune pass (keep 3) over 1000 fresh two-file DCP checkpoints, as the CLI's
+// `checkpoints hash` then `checkpoints prune --yes` run them.
+func BenchmarkHashPrunePass1000(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		root, mdir := b.TempDir(), b.TempDir()
+		for i := range 1000 {
+			dir := filepath.Join(root, "step_"+strconv.Itoa(i+1))
+			writeFile(b, filepath.Join(dir, "__0_0.distcp"), []byte("weights "+strconv.Itoa(i)))
+			writeFile(b, filepath.Join(dir, ".metadata"), []byte("m\n"))
+		}
+		b.StartTimer()
+		sopt := ScanOptions{QuietPeriod: -1}
+		if _, _, err := Hash(b.Context(), root, mdir, sopt, HashOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rep, err := Maintain(b.Context(), MaintainOptions{Root: root, ManifestDir: mdir, Keep: 3, QuietPeriod: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Pruned) != 997 {
+			b.Fatalf("pruned %d, want 997: %v", len(rep.Pruned), rep.Notes)
+		}
 	}
 }

@@ -83,6 +83,10 @@ type ScanOptions struct {
 	IgnoreDevice bool
 	// racy overrides the racily-clean window of the manifest check, for tests.
 	racy time.Duration
+	// trustOnly uses the manifests in ManifestDir only to judge unchanged checkpoints
+	// without opening them, leaving the comparison to the caller (Hash, Maintain),
+	// which hashes anyway.
+	trustOnly bool
 	// Now is the time the quiet period is measured from; zero means time.Now().
 	Now time.Time
 }

@@ -16,12 +16,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hashBufSize is the read size: large sequential reads, few syscalls.
-const hashBufSize = 8 << 20
-
-// pipelineDepth is how many blocks of the buffer are in flight between the reader
-// and the hasher.
-const pipelineDepth = 4
+// hashBlock is the read size and pipelineDepth how many blocks are in flight between
+// the reader and the hasher: one worker's buffer is hashBlock*pipelineDepth (2 MiB).
+// Blocks small enough to stay in the CPU's L2 cache let the hash read what the copy
+// out of the page cache just wrote; with 2 MiB blocks (the old 8 MiB buffer) both
+// went to DRAM and hashing ran at a third of the speed (bench/checkpoints.sh,
+// BenchmarkHashFile/block-*).
+const (
+	hashBlock     = 512 << 10
+	pipelineDepth = 4
+	hashBufSize   = hashBlock * pipelineDepth
+)
 
 // racyWindow is git's racily-clean rule: a stored hash is trusted only for a file
 // last changed this long before it was hashed, because a write within the same
@@ -35,8 +40,10 @@ type HashOptions struct {
 	// IgnoreDevice leaves the device number out of the stat key: on NFS it can change
 	// across remounts.
 	IgnoreDevice bool
-	// DropCache advises the kernel to drop each file's pages after hashing, so that
-	// hashing hundreds of GB does not evict the job's own page cache.
+	// DropCache advises the kernel to drop the pages of each file that was not in the
+	// page cache before it was hashed, so that hashing hundreds of GB does not evict
+	// the job's own page cache, while a checkpoint just written or about to be loaded
+	// keeps its pages.
 	DropCache bool
 	// Workers bounds how many files are hashed at once; zero means min(4, GOMAXPROCS).
 	Workers int
@@ -90,12 +97,26 @@ func HashFile(path string) (string, int64, error) {
 // hashReader hashes f from its current offset to EOF through buf, whose size sets
 // the read size, stopping early when ctx is cancelled.
 func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	block := len(buf) / pipelineDepth
+	// A file that fits in one block (most files of a small checkpoint) is one read and
+	// one Sum64: no goroutine, no channels.
+	n, err := io.ReadFull(f, buf[:block])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Sprintf("%016x", xxhash.Sum64(buf[:n])), int64(n), nil
+	}
+	if err != nil {
+		return "", int64(n), err
+	}
 	d := xxhash.New()
+	_, _ = d.Write(buf[:n])
+	pre := int64(n)
 	// Reading (a copy out of the page cache) and hashing overlap: one goroutine reads
 	// the next block while this one hashes the last, so hashing costs little more
 	// than reading. buf is split into pipelineDepth blocks.
-	block := len(buf) / pipelineDepth
 	free := make(chan []byte, pipelineDepth)
 	for i := range pipelineDepth {
 		// The full slice expression caps each block, so b[:cap(b)] below never
@@ -120,7 +141,7 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 			}
 		}
 	}()
-	var total int64
+	total := pre
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -149,32 +170,133 @@ func hashReader(ctx context.Context, f *os.File, buf []byte) (string, int64, err
 }
 
 // hashOne reads one file, with fstat before and after: a file that changed while
-// being read is reported, not hashed.
+// being read is reported, not hashed. With drop, a file that was not in the page cache
+// before is evicted again after (see cached).
 func hashOne(ctx context.Context, fi fileInfo, buf []byte, drop bool) (string, int64, error) {
-	f, err := os.Open(fi.path)
+	// A raw descriptor: an *os.File costs five more calls per open (fcntl to set and
+	// reset O_NONBLOCK, the epoll registration a regular file refuses), a quarter
+	// of the syscalls of a pass over many small checkpoints. O_NOFOLLOW: a file
+	// swapped for a symlink since the scan is not followed out.
+	fd, err := openRead(fi.path)
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
-	before, err := f.Stat()
-	if err != nil {
+	closed := false
+	defer func() {
+		if !closed {
+			unix.Close(fd)
+		}
+	}()
+	var before, after unix.Stat_t
+	if err := fstat(fd, fi.path, &before); err != nil {
 		return "", 0, err
 	}
-	sum, n, err := hashReader(ctx, f, buf)
-	if err != nil {
+	var sum string
+	var n int64
+	size := before.Size
+	evict := false
+	if size < int64(len(buf)/pipelineDepth) {
+		// One read of exactly its size, no fadvise: the fstat after proves there was
+		// nothing more (a write would have changed size, mtime or ctime).
+		if err := ctx.Err(); err != nil {
+			return "", 0, err
+		}
+		m, err := preadFull(fd, buf[:size])
+		if err != nil {
+			return "", int64(m), &os.PathError{Op: "read", Path: fi.path, Err: err}
+		}
+		sum, n = fmt.Sprintf("%016x", xxhash.Sum64(buf[:m])), int64(m)
+	} else {
+		f := os.NewFile(uintptr(fd), fi.path)
+		closed = true // f owns fd now
+		defer f.Close()
+		evict = drop && !cached(f, size)
+		if sum, n, err = hashReader(ctx, f, buf); err != nil {
+			return "", n, err
+		}
+	}
+	if err := fstat(fd, fi.path, &after); err != nil {
 		return "", n, err
 	}
-	after, err := f.Stat()
-	if err != nil {
-		return "", n, err
-	}
-	if !sameKey(statKey(before), statKey(after), false) || n != before.Size() || !sameKey(statKey(before), fileKey(fi), false) {
+	if rawKey(&before) != rawKey(&after) || n != size || rawKey(&before) != fileKey(fi) {
 		return "", n, errors.New("changed while being read")
 	}
-	if drop {
-		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	if evict {
+		_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 	}
 	return sum, n, nil
+}
+
+func openRead(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+func fstat(fd int, path string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstat(fd, st)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "fstat", Path: path, Err: err}
+		}
+		return nil
+	}
+}
+
+// preadFull reads len(b) bytes from offset 0; a short file is io.ErrUnexpectedEOF.
+func preadFull(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pread(fd, b[n:], int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func rawKey(st *unix.Stat_t) key {
+	return key{size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino, dev: uint64(st.Dev)}
+}
+
+// bufPool holds the workers' read buffers for one pass over many checkpoints, so a
+// pass allocates at most one buffer per worker instead of one per worker per
+// checkpoint. A nil bufPool allocates each time.
+type bufPool chan []byte
+
+func newBufPool(workers int) bufPool { return make(bufPool, workers) }
+
+func (p bufPool) get() []byte {
+	select {
+	case b := <-p:
+		return b
+	default:
+		return make([]byte, hashBufSize)
+	}
+}
+
+func (p bufPool) put(b []byte) {
+	select {
+	case p <- b:
+	default:
+	}
 }
 
 // manifestPrefix is what turns a file's path within its checkpoint into its path in
@@ -204,6 +326,15 @@ func statKey(fi os.FileInfo) key {
 	return k
 }
 
+// lastChange is the later of the file's mtime and ctime: a chmod or a rename of the
+// inode changes only the ctime.
+func (f fileInfo) lastChange() time.Time {
+	if f.ctime.After(f.mtime) {
+		return f.ctime
+	}
+	return f.mtime
+}
+
 func fileKey(f fileInfo) key {
 	return key{size: f.size, mtime: f.mtime.UnixNano(), ctime: f.ctime.UnixNano(), ino: f.ino, dev: f.dev}
 }
@@ -223,7 +354,7 @@ func sameKey(a, b key, ignoreDev bool) bool {
 // (nil when none): files whose stat key is unchanged, not racily clean and from this
 // boot keep their stored hash; the others are read in parallel. It returns the new
 // manifest and what it did.
-func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions) (*Manifest, HashResult, error) {
+func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest, boot string, opt HashOptions, bufs bufPool) (*Manifest, HashResult, error) {
 	res := HashResult{Checkpoint: c.Name, Files: len(c.files)}
 	prefix := manifestPrefix(c)
 	oldBy := map[string]ManifestFile{}
@@ -242,11 +373,7 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 		seen[p] = true
 		m.Files[i] = ManifestFile{Path: p, Size: f.size, MtimeNS: f.mtime.UnixNano(), CtimeNS: f.ctime.UnixNano(), Inode: f.ino, Device: f.dev}
 		o, ok := oldBy[p]
-		changed := f.mtime
-		if f.ctime.After(changed) {
-			changed = f.ctime
-		}
-		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && changed.Before(old.HashedAt.Add(-opt.racyWindow())) {
+		if ok && !opt.Full && old.BootID == boot && sameKey(manifestKey(o), fileKey(f), opt.IgnoreDevice) && f.lastChange().Before(old.HashedAt.Add(-opt.racyWindow())) {
 			m.Files[i].XXH64 = o.XXH64
 			res.Reused++
 			continue
@@ -264,11 +391,36 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for w := 0; w < min(opt.workers(), len(todo)); w++ {
+	// Files of a few blocks in all are hashed here, one after the other: parallel
+	// workers would cost more in goroutine hand-offs and thread wake-ups than the
+	// reads themselves (most of a pass over 1000 small checkpoints, in the profile).
+	var todoBytes int64
+	for _, i := range todo {
+		todoBytes += c.files[i].size
+	}
+	workers, feedList := min(opt.workers(), len(todo)), todo
+	if todoBytes <= hashBufSize {
+		workers = 0
+		buf := bufs.get()
+		for _, i := range todo {
+			sum, n, err := hashOne(ctx, c.files[i], buf, opt.DropCache)
+			res.BytesRead += n
+			res.Read++
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", c.files[i].rel, err)
+				continue
+			}
+			m.Files[i].XXH64 = sum
+		}
+		bufs.put(buf)
+		feedList = nil
+	}
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, hashBufSize)
+			buf := bufs.get()
+			defer bufs.put(buf)
 			for i := range next {
 				sum, n, err := hashOne(ctx, c.files[i], buf, opt.DropCache)
 				mu.Lock()
@@ -284,7 +436,7 @@ func hashCandidate(ctx context.Context, c *candidate, root string, old *Manifest
 		}()
 	}
 feed:
-	for _, i := range todo {
+	for _, i := range feedList {
 		select {
 		case next <- i:
 		case <-ctx.Done():

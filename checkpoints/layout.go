@@ -46,6 +46,18 @@ type candidate struct {
 	changedRel string
 	// unreadable is set when its files could not be listed; pruning leaves it alone.
 	unreadable bool
+	// old is its manifest as read from oldDir during this pass (nil when it has
+	// none), so that trusting and hashing it read the sidecar once.
+	old    *Manifest
+	oldDir string
+}
+
+// manifest returns c's manifest in dir, reading it at most once per pass.
+func (c *candidate) manifest(dir string) *Manifest {
+	if c.oldDir != dir {
+		c.old, c.oldDir = readManifest(dir, c.Name), dir
+	}
+	return c.old
 }
 
 // has reports whether the checkpoint holds a file with this relative path.

@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,8 @@ type MaintainOptions struct {
 	// step, since a checkpoint saved after a loss spike holds the spiked weights.
 	Before       int64
 	BeforeReason string
+	// racy overrides the racily-clean window of scanning and hashing, for tests.
+	racy time.Duration
 }
 
 // MaintainReport is what Maintain found and did (or, in a dry run, would do).
@@ -76,22 +79,24 @@ type Action struct {
 // not look at all; failures of single actions are Notes.
 func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) {
 	var rep MaintainReport
-	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod}
-	if opt.DryRun {
-		sopt.ManifestDir = opt.ManifestDir
-	}
+	sopt := ScanOptions{QuietPeriod: opt.QuietPeriod, ManifestDir: opt.ManifestDir, racy: opt.racy}
+	// Hashing below compares the manifests; the scan only uses them to judge
+	// unchanged checkpoints without opening a file.
+	sopt.trustOnly = !opt.DryRun
 	res, err := scan(ctx, opt.Root, sopt)
 	if err != nil {
 		return rep, err
 	}
 	rep.Notes = append(rep.Notes, res.notes...)
 	rep.Notes = append(rep.Notes, res.pointerNotes()...)
+	var pending []*Manifest
 	if !opt.DryRun && opt.ManifestDir != "" {
-		hashed, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true})
-		rep.Hashed = hashed
+		hashed, p, err := res.hashAll(ctx, opt.ManifestDir, HashOptions{DropCache: true, racy: opt.racy})
+		rep.Hashed, pending = hashed, p
 		if err != nil {
 			if ctx.Err() != nil {
-				return rep, err
+				// Keep what was hashed.
+				return rep, errors.Join(err, writeManifests(opt.ManifestDir, pending))
 			}
 			rep.Notes = append(rep.Notes, err.Error())
 		}
@@ -132,9 +137,10 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 		}
 		actions = append(actions, action{c, QuarantineDir, why})
 	}
+	open := &openCache{root: res.root}
 	for _, a := range actions {
 		if !opt.DryRun {
-			if _, err := move(res.root, a, sopt.quiet()); err != nil {
+			if _, err := move(res.root, a, sopt.quiet(), open); err != nil {
 				rep.Notes = append(rep.Notes, err.Error())
 				continue
 			}
@@ -167,6 +173,17 @@ func Maintain(ctx context.Context, opt MaintainOptions) (MaintainReport, error) 
 	gone := map[string]bool{}
 	for _, n := range append(append([]string{}, rep.Pruned...), rep.Quarantined...) {
 		gone[n] = true
+	}
+	// Manifests only for what is still there: writing one (an fsync) for a
+	// checkpoint pruned a moment later was most of a pass that prunes hundreds.
+	var write []*Manifest
+	for _, m := range pending {
+		if !gone[m.Checkpoint] {
+			write = append(write, m)
+		}
+	}
+	if err := writeManifests(opt.ManifestDir, write); err != nil {
+		rep.Notes = append(rep.Notes, err.Error())
 	}
 	for _, c := range res.cands {
 		if opt.DryRun || !gone[c.Name] {

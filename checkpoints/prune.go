@@ -81,10 +81,33 @@ func within(root, p string) bool {
 	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
+// openFilesMaxAge is how old the /proc scan that move consults may be. One scan reads
+// every descriptor of every process (hundreds of readlinks): once per checkpoint it
+// made pruning 1000 checkpoints take tens of seconds. A writer that opens a file and
+// also writes is caught by the per-move quiet check regardless; only one that opens
+// without writing, within this window, could be missed, a window of the same order as
+// the one between any check and the rename.
+const openFilesMaxAge = 250 * time.Millisecond
+
+// openCache is the /proc scan of one pruning pass, redone when older than
+// openFilesMaxAge.
+type openCache struct {
+	root string
+	at   time.Time
+	m    map[string]int
+}
+
+func (o *openCache) get() map[string]int {
+	if o.m == nil || time.Since(o.at) > openFilesMaxAge {
+		o.m, o.at = openFiles(o.root), time.Now()
+	}
+	return o.m
+}
+
 // move renames a checkpoint into <root>/.trainwrap/<dest>/, after proving it is still
 // the same plain file or directory inside the root and still quiet. In the trash it is
 // then removed; os.RemoveAll unlinks symlinks and never follows them.
-func move(root string, a action, quiet time.Duration) (string, error) {
+func move(root string, a action, quiet time.Duration, open *openCache) (string, error) {
 	c := a.c
 	if !within(root, c.Path) {
 		return "", fmt.Errorf("checkpoints: refuse to move %s: not inside %s", c.Path, root)
@@ -105,7 +128,7 @@ func move(root string, a action, quiet time.Duration) (string, error) {
 	if err := again.collect(); err != nil {
 		return "", fmt.Errorf("checkpoints: move %s: %w", c.Name, err)
 	}
-	judgeBusy(again, openFiles(root), time.Now(), quiet)
+	judgeBusy(again, open.get(), time.Now(), quiet)
 	if again.Status == StatusInProgress {
 		return "", fmt.Errorf("checkpoints: leave %s: %s", c.Name, again.Reason)
 	}

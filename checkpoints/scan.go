@@ -44,6 +44,10 @@ type scanResult struct {
 	notes    []string
 	reads    int // files read whole to compare against manifests
 	opened   int // files opened to check their structure
+	boot     string
+	// entries holds every name discovery listed (absolute paths), so a sibling
+	// marker such as NeMo's -unfinished is looked up without a stat per candidate.
+	entries map[string]bool
 }
 
 // Scan discovers every checkpoint under root, in every layout, verifies each, and
@@ -87,7 +91,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 	if !st.IsDir() {
 		return nil, fmt.Errorf("checkpoints: root %s is not a directory", root)
 	}
-	res := &scanResult{root: abs}
+	res := &scanResult{root: abs, boot: bootID(), entries: map[string]bool{}}
 	if err := res.discover(ctx, abs, 0); err != nil {
 		return nil, err
 	}
@@ -97,7 +101,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 	}
 	var unfinished = map[string]bool{}
 	for _, c := range res.cands {
-		if dirHas(filepath.Dir(c.Path), filepath.Base(c.Path)+"-unfinished") {
+		if res.entries[c.Path+"-unfinished"] {
 			unfinished[c.Path] = true
 		}
 	}
@@ -111,7 +115,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 			c.Status, c.Reason, c.unreadable = StatusIncomplete, "cannot read: "+err.Error(), true
 			continue
 		}
-		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c))
+		res.opened += judge(c, open, unfinished[c.Path], now, opt.quiet(), opt.trusted(c, res.boot))
 		for _, f := range c.files {
 			if isTempLeftover(filepath.Base(f.rel)) {
 				res.notes = append(res.notes, fmt.Sprintf("%s/%s: leftover of an interrupted write, ignored", c.Name, f.rel))
@@ -124,7 +128,7 @@ func scan(ctx context.Context, root string, opt ScanOptions) (*scanResult, error
 	}
 	res.resolvePointers()
 	res.markBest()
-	if opt.ManifestDir != "" {
+	if opt.ManifestDir != "" && !opt.trustOnly {
 		if err := res.compareManifests(ctx, opt); err != nil {
 			return nil, err
 		}
@@ -157,6 +161,7 @@ func (r *scanResult) discover(ctx context.Context, dir string, depth int) error 
 	for _, e := range entries {
 		name := e.Name()
 		p := filepath.Join(dir, name)
+		r.entries[p] = true
 		if depth == 0 && name == StateDirName {
 			continue
 		}

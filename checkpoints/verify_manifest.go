@@ -2,8 +2,10 @@ package checkpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // trusted reports whether c has a manifest (written only for a checkpoint that was
@@ -11,12 +13,12 @@ import (
 // racily clean and from this boot. Such a checkpoint is complete without reading a
 // byte, so re-verifying an unchanged checkpoint costs stat calls only. Full never
 // trusts.
-func (o ScanOptions) trusted(c *candidate) bool {
+func (o ScanOptions) trusted(c *candidate, boot string) bool {
 	if o.ManifestDir == "" || o.Full {
 		return false
 	}
-	m := readManifest(o.ManifestDir, c.Name)
-	if m == nil || len(m.Files) != len(c.files) || m.BootID != bootID() {
+	m := c.manifest(o.ManifestDir)
+	if m == nil || len(m.Files) != len(c.files) || m.BootID != boot {
 		return false
 	}
 	window := o.racy
@@ -24,17 +26,25 @@ func (o ScanOptions) trusted(c *candidate) bool {
 		window = racyWindow
 	}
 	prefix := manifestPrefix(c)
-	by := make(map[string]ManifestFile, len(m.Files))
-	for _, f := range m.Files {
-		by[f.Path] = f
-	}
-	for _, f := range c.files {
-		mf, ok := by[prefix+f.rel]
-		changed := f.mtime
-		if f.ctime.After(changed) {
-			changed = f.ctime
+	// The manifest lists the files in the order collect found them (WalkDir's
+	// lexical order), so the common case is a walk in step; the map is built only
+	// when the order differs.
+	var by map[string]ManifestFile
+	for i, f := range c.files {
+		mf := m.Files[i]
+		if mf.Path != prefix+f.rel {
+			if by == nil {
+				by = make(map[string]ManifestFile, len(m.Files))
+				for _, f := range m.Files {
+					by[f.Path] = f
+				}
+			}
+			var ok bool
+			if mf, ok = by[prefix+f.rel]; !ok {
+				return false
+			}
 		}
-		if !ok || !sameKey(manifestKey(mf), fileKey(f), o.IgnoreDevice) || !changed.Before(m.HashedAt.Add(-window)) {
+		if !sameKey(manifestKey(mf), fileKey(f), o.IgnoreDevice) || !f.lastChange().Before(m.HashedAt.Add(-window)) {
 			return false
 		}
 	}
@@ -45,16 +55,17 @@ func (o ScanOptions) trusted(c *candidate) bool {
 // reading only files whose stat key changed (or all, with opt.Full). A mismatch makes
 // the checkpoint incomplete with the reason. Scan writes nothing: Hash does.
 func (r *scanResult) compareManifests(ctx context.Context, opt ScanOptions) error {
-	boot := bootID()
+	boot := r.boot
+	bufs := newBufPool(HashOptions{}.workers())
 	for _, c := range r.cands {
 		if c.Status != StatusComplete {
 			continue
 		}
-		old := readManifest(opt.ManifestDir, c.Name)
+		old := c.manifest(opt.ManifestDir)
 		if old == nil {
 			continue
 		}
-		_, res, err := hashCandidate(ctx, c, r.root, old, boot, HashOptions{Full: opt.Full, IgnoreDevice: opt.IgnoreDevice, racy: opt.racy})
+		_, res, err := hashCandidate(ctx, c, r.root, old, boot, HashOptions{Full: opt.Full, IgnoreDevice: opt.IgnoreDevice, racy: opt.racy}, bufs)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -78,31 +89,43 @@ func Hash(ctx context.Context, root, manifestDir string, sopt ScanOptions, hopt 
 	if manifestDir == "" {
 		return nil, nil, fmt.Errorf("checkpoints: hash %s: no manifest directory given", root)
 	}
-	sopt.ManifestDir = "" // compared below, once, while hashing
+	// The manifests let unchanged checkpoints be judged by stat alone; they are
+	// compared below, once, while hashing.
+	sopt.ManifestDir, sopt.trustOnly = manifestDir, true
 	res, err := scan(ctx, root, sopt)
 	if err != nil {
 		return nil, nil, err
 	}
-	results, err := res.hashAll(ctx, manifestDir, hopt)
+	results, pending, err := res.hashAll(ctx, manifestDir, hopt)
+	// Even when cancelled, what was hashed is kept.
+	if werr := writeManifests(manifestDir, pending); werr != nil {
+		err = errors.Join(err, werr)
+	}
 	return res.list(), results, err
 }
 
-// hashAll hashes every complete checkpoint, writes manifests, and marks mismatching
-// checkpoints incomplete.
-func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOptions) ([]HashResult, error) {
-	boot := bootID()
+// hashAll hashes every complete checkpoint, marks mismatching checkpoints
+// incomplete, and returns the manifests to write: the caller writes them together
+// (see writeManifests), Maintain only for the checkpoints it did not prune. A manifest
+// that would say nothing new is not returned.
+func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOptions) ([]HashResult, []*Manifest, error) {
+	boot := r.boot
+	bufs := newBufPool(opt.workers())
 	var out []HashResult
+	var pending []*Manifest
+	var err error
 	for _, c := range r.cands {
 		if c.Status != StatusComplete {
 			continue
 		}
-		old := readManifest(manifestDir, c.Name)
-		m, res, err := hashCandidate(ctx, c, r.root, old, boot, opt)
-		if err != nil {
+		old := c.manifest(manifestDir)
+		m, res, herr := hashCandidate(ctx, c, r.root, old, boot, opt, bufs)
+		if herr != nil {
 			if ctx.Err() != nil {
-				return out, err
+				err = herr
+				break
 			}
-			c.Status, c.Reason = StatusIncomplete, err.Error()
+			c.Status, c.Reason = StatusIncomplete, herr.Error()
 			continue
 		}
 		out = append(out, res)
@@ -110,9 +133,29 @@ func (r *scanResult) hashAll(ctx context.Context, manifestDir string, opt HashOp
 			c.Status, c.Reason = StatusIncomplete, "corrupt: "+strings.Join(res.Mismatch, "; ")
 			continue
 		}
-		if err := writeManifest(manifestDir, m); err != nil {
-			return out, err
+		if needsWrite(old, m, opt.racyWindow()) {
+			pending = append(pending, m)
 		}
 	}
-	return out, nil
+	return out, pending, err
+}
+
+// needsWrite reports whether the new manifest m says more than old: other files,
+// keys or hashes, another boot, or files that only m's later hash time takes out of
+// the racily-clean window (so that the next pass may trust them without reading).
+// Rewriting an identical manifest would cost an fsync per checkpoint per pass.
+func needsWrite(old, m *Manifest, window time.Duration) bool {
+	if old == nil || old.BootID != m.BootID || old.Root != m.Root || len(old.Files) != len(m.Files) {
+		return true
+	}
+	for i, f := range m.Files {
+		if old.Files[i] != f {
+			return true
+		}
+		changed := time.Unix(0, max(f.MtimeNS, f.CtimeNS))
+		if !changed.Before(old.HashedAt.Add(-window)) && changed.Before(m.HashedAt.Add(-window)) {
+			return true
+		}
+	}
+	return false
 }
