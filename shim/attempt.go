@@ -161,9 +161,12 @@ func (a *attemptState) started(c *child) {
 	a.c = c
 	a.res.pid = c.id.PID
 	s.reaper.setJob(c.pgid, c.sid)
-	a.j = job{runID: s.runID, c: c, cg: s.cg}
+	a.j = job{runID: s.runID, c: c, cg: s.cg, sweepHost: !s.subreaper}
 	if s.guard != nil {
 		a.j.guard = s.guard.pid
+	}
+	if s.sentinel != nil {
+		a.j.sentinel = s.sentinel.pid
 	}
 	s.state.Child = &rundir.Proc{PID: c.id.PID, PGID: c.pgid, StartTime: c.id.StartTime}
 	s.state.AttemptStarted = a.res.start
