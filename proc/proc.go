@@ -446,3 +446,56 @@ func KillAllWithEnv(ctx context.Context, key, value string) (int, error) {
 		}
 	}
 }
+
+// Watch is a pidfd of one process, readable once the process exits: waiting on it
+// costs no wake-up until then, unlike a poll of /proc.
+type Watch struct {
+	f      *os.File
+	exited chan struct{}
+}
+
+// NewWatch opens a pidfd on the process named by id, checking its start time while
+// the pidfd is held. It returns ErrGone (wrapped) when the process is dead or is
+// another one, and another error where the kernel has no pidfd (before Linux 5.10,
+// which added PIDFD_NONBLOCK): then the caller has to poll.
+func NewWatch(id ID) (*Watch, error) {
+	fd, err := unix.PidfdOpen(id.PID, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("watch %v: %w", id, ErrGone)
+		}
+		return nil, fmt.Errorf("watch %v: pidfd_open: %w", id, err)
+	}
+	if !id.Alive() {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %v: %w", id, ErrGone)
+	}
+	// Non-blocking, so os.NewFile puts it in the runtime's poller: the goroutine below
+	// sleeps in epoll, not on a thread of its own.
+	w := &Watch{f: os.NewFile(uintptr(fd), "pidfd:"+id.String()), exited: make(chan struct{})}
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		w.f.Close()
+		return nil, fmt.Errorf("watch %v: %w", id, err)
+	}
+	go func() {
+		// A pidfd has nothing to read; it polls readable once the process has exited.
+		// The first call asks the kernel, so an exit before the poller knew is seen.
+		err := rc.Read(func(fd uintptr) bool {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(p, 0)
+			return n > 0
+		})
+		if err == nil {
+			close(w.exited)
+		}
+	}()
+	return w, nil
+}
+
+// Exited is closed once the process has exited (a zombie has exited); never, after
+// Close.
+func (w *Watch) Exited() <-chan struct{} { return w.exited }
+
+// Close releases the pidfd.
+func (w *Watch) Close() error { return w.f.Close() }

@@ -267,3 +267,34 @@ func TestTreeMatchesTheHostScan(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A Watch says the process exited, and only once it has; one opened with a start time
+// that is not the process's is refused, as for a pid reused by another process.
+func TestWatch(t *testing.T) {
+	cmd := startSleeper(t)
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewWatch(ID{PID: id.PID, StartTime: id.StartTime + 1}); !errors.Is(err, ErrGone) {
+		t.Fatalf("NewWatch with a wrong start time: %v, want ErrGone", err)
+	}
+	w, err := NewWatch(id)
+	if err != nil {
+		t.Skipf("no pidfd here: %v", err)
+	}
+	defer w.Close()
+	select {
+	case <-w.Exited():
+		t.Fatal("Exited is closed while the process runs")
+	default:
+	}
+	if err := Signal(id, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Exited not closed 10s after SIGKILL")
+	}
+}

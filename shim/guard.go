@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -179,8 +180,26 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 		_, _ = io.Copy(io.Discard, o.Stdin)
 		close(eof)
 	}()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	// Belt and braces: a supervisor that died while its pipe was inherited by someone
+	// else would never give us EOF. Its pidfd tells us of its death without a wake-up
+	// before it; only a kernel without pidfds makes us look once a second.
+	var dead <-chan struct{}
+	var tick <-chan time.Time
+	if w, err := proc.NewWatch(o.Supervisor); err == nil {
+		defer w.Close()
+		dead = w.Exited()
+	} else if errors.Is(err, proc.ErrGone) {
+		closed := make(chan struct{})
+		close(closed)
+		dead = closed
+	} else {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
+	// Nothing but the sweep is left to do in this process: give the pages that start-up
+	// touched back, and keep the heap small (see trimGuard).
+	trimGuard()
 wait:
 	for {
 		select {
@@ -188,13 +207,13 @@ wait:
 			return nil
 		case <-eof:
 			break wait
+		case <-dead:
+			break wait
 		case <-sigs:
 			if !o.Supervisor.Alive() {
 				break wait
 			}
-		case <-tick.C:
-			// Belt and braces: a supervisor that died while its pipe was inherited
-			// by someone else would never give us EOF.
+		case <-tick:
 			if !o.Supervisor.Alive() {
 				break wait
 			}
