@@ -436,7 +436,7 @@ func (a *attemptState) teardown() {
 			a.killAt = time.Now().Add(s.o.StopTimeout)
 		}
 		gctx, cancel := context.WithDeadline(context.Background(), a.killAt)
-		gone := j.waitGone(gctx, s.reaper, 20*time.Millisecond)
+		gone := j.waitGone(gctx, s.reaper, 100*time.Millisecond)
 		cancel()
 		if !gone {
 			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

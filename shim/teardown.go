@@ -231,10 +231,8 @@ func (j job) killAll(ctx context.Context, r *reaper) int {
 			_ = proc.Signal(in.ID, syscall.SIGKILL)
 		}
 		r.reap()
-		select {
-		case <-ctx.Done():
+		if !waitExits(ctx, left, 20*time.Millisecond) {
 			return len(j.procs())
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -244,13 +242,51 @@ func (j job) killAll(ctx context.Context, r *reaper) int {
 func (j job) waitGone(ctx context.Context, r *reaper, poll time.Duration) bool {
 	for {
 		r.reap()
-		if len(j.procs()) == 0 {
+		left := j.procs()
+		if len(left) == 0 {
 			return true
 		}
-		select {
-		case <-ctx.Done():
+		if !waitExits(ctx, left, poll) {
 			return false
-		case <-time.After(poll):
 		}
 	}
+}
+
+// waitExits waits until every process in left has exited, each on its pidfd, so the
+// last exit is seen the moment it happens rather than at the next poll; or until poll
+// has passed (a process forked meanwhile has no pidfd here: the caller looks again);
+// or until ctx ends, when it returns false. A process whose pidfd cannot be opened is
+// gone already, or is one the poll covers.
+func waitExits(ctx context.Context, left []proc.Info, poll time.Duration) bool {
+	ws := make([]*proc.Watch, 0, len(left))
+	for _, in := range left {
+		if w, err := proc.NewWatch(in.ID); err == nil {
+			ws = append(ws, w)
+		}
+	}
+	defer func() {
+		for _, w := range ws {
+			w.Close()
+		}
+	}()
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.Exited():
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if len(ws) < len(left) {
+		// Some could not be watched: give them the poll.
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
