@@ -5,7 +5,8 @@
 #   child exit -> verdict and exit -> next exec latency (p50/p99) in a zero-backoff crash
 #   loop, against the same job in a bare shell loop (fork+wait);
 #   supervisor CPU for 4x the output against 1x (linear: 4x);
-#   supervisor RSS and idle CPU, against tini when installed.
+#   supervisor, guard and sentinel RSS (and PSS), and idle CPU over IDLE s [60] of a job
+#   that prints nothing, against tini when installed and an empty Go program (the floor).
 # Each figure issue 12 compares is also printed as a ROW line for bench/summary.sh.
 # Usage: bench/shim.sh [path/to/trainwrap]   (SIZE=bytes to change the volume, RUNS=n the
 # runs of each figure, ONLY=output for the throughput and CPU rows alone)
@@ -108,9 +109,12 @@ echo "ROW|child exit -> verdict p99|$(pct verdict.ms 99)|bare fork+wait|$(pct ve
 echo "ROW|exit -> next exec p50 (backoff 0)|$(pct next.ms 50)|bare shell loop|$(pct next.bare 50)|ms|-"
 echo "ROW|exit -> next exec p99 (backoff 0)|$(pct next.ms 99)|bare shell loop|$(pct next.bare 99)|ms|value<=20"
 
-echo "== supervisor RSS and idle CPU over 10 s (job: sleep)"
-# The footprint is the wrapper and its helpers (trainwrap's guards are re-executions of
-# trainwrap, its direct children with its name); the job itself is left out.
+IDLE=${IDLE:-60}
+echo "== supervisor RSS and idle CPU over $IDLE s (job: sleep, prints nothing)"
+# The footprint is the wrapper and its helpers (trainwrap's guard and sentinel are
+# re-executions of trainwrap, its direct children with its name); the job itself is
+# left out. The window is long: the supervisor's housekeeping backs off while the job is
+# quiet, so a short one would catch only the first ticks.
 procs() { # pid: it and its children of the same name
 	local c
 	c=$(cat "/proc/$1/comm")
@@ -118,25 +122,61 @@ procs() { # pid: it and its children of the same name
 	for k in $(ps -o pid= --ppid "$1"); do [ "$(cat "/proc/$k/comm" 2>/dev/null)" = "$c" ] && echo "$k"; done
 	true
 }
-footprint() { # name, command...: prints "RSS-kB idle-CPU-%"
-	local pid ps0 c0 c1 rss hz
+role() { # pid: supervisor, guard or sentinel
+	local a
+	a=$(tr '\0' ' ' <"/proc/$1/cmdline")
+	case "$a" in
+	*" guard "*--sentinel*) echo sentinel ;;
+	*" guard "*) echo guard ;;
+	*) echo supervisor ;;
+	esac
+}
+footprint() { # name, command...: prints "RSS-kB idle-CPU-%"; per process in foot.NAME.ROLE
+	local pid ps0 c0 c1 rss hz q
 	"${@:2}" >/dev/null 2>&1 &
 	pid=$!
 	sleep 1.5
 	ps0=$(procs "$pid")
 	ticks() { for q in $ps0; do awk '{ print $14 + $15 }' "/proc/$q/stat"; done | awk '{ t += $1 } END { print t }'; }
-	c0=$(ticks); sleep 10; c1=$(ticks)
+	c0=$(ticks); sleep "$IDLE"; c1=$(ticks)
 	rss=$(for q in $ps0; do awk '/VmRSS/ { print $2 }' "/proc/$q/status"; done | awk '{ t += $1 } END { print t }')
+	for q in $ps0; do
+		# RSS counts the executable's pages shared between the three in each; PSS
+		# divides them among their users.
+		echo "$(awk '/VmRSS/ { print $2 }' "/proc/$q/status") $(awk '/^Pss:/ { print $2 }' "/proc/$q/smaps_rollup" 2>/dev/null || echo 0)" >"foot.$1.$(role "$q")"
+	done
 	hz=$(getconf CLK_TCK)
 	wait "$pid" || true
 	printf "%-28s %6.1f MB RSS (%d processes), idle CPU %.3f%% of one core\n" "$1" "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" \
-		"$(echo "$ps0" | wc -w)" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { print (b - a) / hz / 10 * 100 }')"
-	echo "$rss $(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / 10 * 100 }')" >"foot.$1"
+		"$(echo "$ps0" | wc -w)" "$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$IDLE" 'BEGIN { print (b - a) / hz / s * 100 }')"
+	echo "$rss $(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$IDLE" 'BEGIN { printf "%.3f", (b - a) / hz / s * 100 }')" >"foot.$1"
 }
-footprint trainwrap "$TW" --pty never --skip-preflight -- sleep 12
+footprint trainwrap "$TW" --pty never --skip-preflight -- sleep $((IDLE + 3))
 read -r tw_rss tw_cpu <foot.trainwrap
+for r in supervisor guard sentinel; do
+	if [ -f "foot.trainwrap.$r" ]; then
+		read -r rss pss <"foot.trainwrap.$r"
+		printf "  %-26s %6.1f MB RSS, %6.1f MB PSS\n" "$r" "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" "$(awk -v r="$pss" 'BEGIN { print r / 1024 }')"
+		echo "$rss" >"rss.$r"
+	else
+		echo "  $r                   (not running: no cgroup here for the sentinel?)"
+		echo - >"rss.$r"
+	fi
+done
+# The floor of any Go process here: an empty program that sleeps.
+floor=-
+if command -v go >/dev/null; then
+	mkdir -p empty && printf 'package main\n\nimport "time"\n\nfunc main() { time.Sleep(3 * time.Second) }\n' >empty/main.go
+	if (cd empty && go build -o ../empty-go main.go) 2>/dev/null; then
+		./empty-go & e=$!
+		sleep 1
+		floor=$(awk '/VmRSS/ { print $2 }' "/proc/$e/status")
+		wait "$e" || true
+		echo "empty Go program             $(awk -v r="$floor" 'BEGIN { printf "%.1f", r / 1024 }') MB RSS (the floor of one Go process)"
+	fi
+fi
 if command -v tini >/dev/null; then
-	footprint tini tini -s -- sleep 12
+	footprint tini tini -s -- sleep $((IDLE + 3))
 	read -r ti_rss ti_cpu <foot.tini
 	anchor=tini
 else
@@ -145,4 +185,7 @@ else
 fi
 mb() { [ "$1" = - ] && echo - || awk -v r="$1" 'BEGIN { printf "%.1f", r / 1024 }'; }
 echo "ROW|supervisor RSS, guards included|$(mb "$tw_rss")|$anchor|$(mb "$ti_rss")|MB|value<=12"
-echo "ROW|supervisor idle CPU|$tw_cpu|$anchor|$ti_cpu|% core|value<=0.05"
+echo "ROW|  supervisor alone|$(mb "$(cat rss.supervisor)")|$anchor|$(mb "$ti_rss")|MB|-"
+echo "ROW|  guard|$(mb "$(cat rss.guard)")|empty Go program|$(mb "$floor")|MB|-"
+echo "ROW|  sentinel|$(mb "$(cat rss.sentinel)")|empty Go program|$(mb "$floor")|MB|-"
+echo "ROW|supervisor idle CPU ($IDLE s, quiet job)|$tw_cpu|$anchor|$ti_cpu|% core|value<=0.05"

@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,30 +42,100 @@ type Info struct {
 
 // Stat reads /proc/PID/stat.
 func Stat(pid int) (Info, error) {
-	fs, err := procfs.NewDefaultFS()
+	var buf [1024]byte
+	b, err := readSmall(statPath(pid), buf[:])
 	if err != nil {
-		return Info{}, fmt.Errorf("proc: %w", err)
+		return Info{}, fmt.Errorf("proc %d: %w", pid, ErrGone)
 	}
-	return stat(fs, pid)
+	in, ok := parseStat(pid, b)
+	if !ok {
+		return Info{}, fmt.Errorf("proc %d: unreadable stat %q: %w", pid, b, ErrGone)
+	}
+	return in, nil
 }
 
-func stat(fs procfs.FS, pid int) (Info, error) {
-	p, err := fs.Proc(pid)
+// statPath is /proc/PID/stat, built without fmt: Stat runs for every process of a job
+// on every SIGCHLD.
+func statPath(pid int) string {
+	var b [32]byte
+	out := append(b[:0], "/proc/"...)
+	out = strconv.AppendInt(out, int64(pid), 10)
+	out = append(out, "/stat"...)
+	return string(out)
+}
+
+// readSmall reads a small procfs file into buf with raw system calls: os.Open would
+// register the descriptor with the runtime poller (two fcntls and a failing epoll_ctl
+// per file), which for procfs buys nothing.
+func readSmall(path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return Info{}, fmt.Errorf("proc %d: %w", pid, ErrGone)
+		return nil, err
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return Info{}, fmt.Errorf("proc %d: %w", pid, ErrGone)
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
-	return Info{
-		ID:    ID{PID: pid, StartTime: st.Starttime},
-		PPID:  st.PPID,
-		PGID:  st.PGRP,
-		SID:   st.Session,
-		State: st.State,
-		Comm:  st.Comm,
-	}, nil
+	return buf[:n], nil
+}
+
+// parseStat parses a /proc/PID/stat line (proc(5)): "pid (comm) state ppid pgrp
+// session ... starttime(22nd) ...". The comm may hold spaces and parentheses, so the
+// fields start after its last ')'.
+func parseStat(pid int, b []byte) (Info, bool) {
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 0 || closing < open || closing+2 > len(b) {
+		return Info{}, false
+	}
+	in := Info{ID: ID{PID: pid}, Comm: string(b[open+1 : closing])}
+	rest := b[closing+2:]
+	// Field 3 (state) is index 0 here; starttime, field 22, is index 19.
+	for i := 0; i <= 19; i++ {
+		sp := bytes.IndexByte(rest, ' ')
+		f := rest
+		if sp >= 0 {
+			f = rest[:sp]
+		}
+		switch i {
+		case 0:
+			in.State = string(f)
+		case 1, 2, 3, 19:
+			v, err := strconv.ParseUint(string(bytes.TrimSpace(f)), 10, 64)
+			if err != nil {
+				return Info{}, false
+			}
+			switch i {
+			case 1:
+				in.PPID = int(v)
+			case 2:
+				in.PGID = int(v)
+			case 3:
+				in.SID = int(v)
+			case 19:
+				in.StartTime = v
+			}
+		}
+		if sp < 0 {
+			if i < 19 {
+				return Info{}, false
+			}
+			break
+		}
+		rest = rest[sp+1:]
+	}
+	return in, true
 }
 
 // Identify returns the identity of the live process pid.
@@ -87,13 +157,10 @@ func (id ID) Alive() bool {
 }
 
 // All lists every process visible in /proc. Processes that exit while we look are
-// skipped.
+// skipped. It reads one file per process on the host: the last resort, where the
+// kernel cannot name the processes wanted (Tree, a cgroup's cgroup.procs).
 func All() ([]Info, error) {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return nil, fmt.Errorf("proc: %w", err)
-	}
-	d, err := os.Open(procfs.DefaultMountPoint)
+	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("proc: %w", err)
 	}
@@ -108,16 +175,130 @@ func All() ([]Info, error) {
 		if err != nil {
 			continue
 		}
-		if in, err := stat(fs, pid); err == nil {
+		if in, err := Stat(pid); err == nil {
 			out = append(out, in)
 		}
 	}
 	return out, nil
 }
 
+// Children lists the pids of pid's children, from /proc/PID/task/TID/children of each
+// of its threads (a child belongs to the thread that forked it, and an orphan to the
+// thread of its new reaper that took it). A zombie child is listed until it is reaped.
+// It needs CONFIG_PROC_CHILDREN; see ChildrenSupported.
+func Children(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tids, err := readDirNames(dir)
+	if err != nil {
+		return nil, fmt.Errorf("proc %d: %w", pid, ErrGone)
+	}
+	var out []int
+	var buf [4096]byte
+	for _, tid := range tids {
+		b, err := readSmall(dir+"/"+tid+"/children", buf[:])
+		if err != nil {
+			continue // the thread ended while we looked
+		}
+		if len(b) == len(buf) {
+			// More children than one read holds: read the whole file.
+			if b, err = os.ReadFile(dir + "/" + tid + "/children"); err != nil {
+				continue
+			}
+		}
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readDirNames lists a procfs directory with raw system calls (see readSmall).
+func readDirNames(dir string) ([]string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var names []string
+	var buf [4096]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// ChildrenSupported reports whether this kernel has /proc/PID/task/TID/children
+// (CONFIG_PROC_CHILDREN); without it Tree and Descendants scan every process.
+func ChildrenSupported() bool { return childrenSupported() }
+
+// childrenSupported is asked once: the kernel's configuration does not change.
+var childrenSupported = sync.OnceValue(func() bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/children")
+	return err == nil
+})
+
+// Tree lists the descendants of pid (not pid itself), children before grandchildren,
+// zombies included, reading only the processes of that tree. Each one's parent is
+// checked against the tree: a pid that a child held, reaped and reused by an unrelated
+// process between the two reads is left out. A process forked, or re-parented into the
+// tree, while Tree walks may be missed: callers that need none left look again.
+func Tree(pid int) ([]Info, error) {
+	kids, err := Children(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	type edge struct{ parent, child int }
+	queue := make([]edge, 0, len(kids))
+	for _, k := range kids {
+		queue = append(queue, edge{pid, k})
+	}
+	seen := map[int]bool{pid: true}
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		if seen[e.child] {
+			continue
+		}
+		in, err := Stat(e.child)
+		if err != nil || in.PPID != e.parent {
+			continue
+		}
+		seen[e.child] = true
+		out = append(out, in)
+		if in.State == "Z" {
+			continue // a zombie has no children of its own any more
+		}
+		gk, err := Children(e.child)
+		if err != nil {
+			continue
+		}
+		for _, g := range gk {
+			queue = append(queue, edge{e.child, g})
+		}
+	}
+	return out, nil
+}
+
 // Descendants lists the live descendants of pid (not pid itself), children before
-// grandchildren. Zombies are included: they still need reaping, not killing.
+// grandchildren. Zombies are included: they still need reaping, not killing. It walks
+// the tree through /proc/PID/task/TID/children where the kernel has it, and scans
+// every process otherwise.
 func Descendants(pid int) ([]Info, error) {
+	if ChildrenSupported() {
+		return Tree(pid)
+	}
 	all, err := All()
 	if err != nil {
 		return nil, err
@@ -265,3 +446,56 @@ func KillAllWithEnv(ctx context.Context, key, value string) (int, error) {
 		}
 	}
 }
+
+// Watch is a pidfd of one process, readable once the process exits: waiting on it
+// costs no wake-up until then, unlike a poll of /proc.
+type Watch struct {
+	f      *os.File
+	exited chan struct{}
+}
+
+// NewWatch opens a pidfd on the process named by id, checking its start time while
+// the pidfd is held. It returns ErrGone (wrapped) when the process is dead or is
+// another one, and another error where the kernel has no pidfd (before Linux 5.10,
+// which added PIDFD_NONBLOCK): then the caller has to poll.
+func NewWatch(id ID) (*Watch, error) {
+	fd, err := unix.PidfdOpen(id.PID, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil, fmt.Errorf("watch %v: %w", id, ErrGone)
+		}
+		return nil, fmt.Errorf("watch %v: pidfd_open: %w", id, err)
+	}
+	if !id.Alive() {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch %v: %w", id, ErrGone)
+	}
+	// Non-blocking, so os.NewFile puts it in the runtime's poller: the goroutine below
+	// sleeps in epoll, not on a thread of its own.
+	w := &Watch{f: os.NewFile(uintptr(fd), "pidfd:"+id.String()), exited: make(chan struct{})}
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		w.f.Close()
+		return nil, fmt.Errorf("watch %v: %w", id, err)
+	}
+	go func() {
+		// A pidfd has nothing to read; it polls readable once the process has exited.
+		// The first call asks the kernel, so an exit before the poller knew is seen.
+		err := rc.Read(func(fd uintptr) bool {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(p, 0)
+			return n > 0
+		})
+		if err == nil {
+			close(w.exited)
+		}
+	}()
+	return w, nil
+}
+
+// Exited is closed once the process has exited (a zombie has exited); never, after
+// Close.
+func (w *Watch) Exited() <-chan struct{} { return w.exited }
+
+// Close releases the pidfd.
+func (w *Watch) Close() error { return w.f.Close() }

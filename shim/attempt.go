@@ -70,7 +70,11 @@ type attemptState struct {
 	stallTimer  Timer
 	abortTimer  Timer // the SIGABRT grace of a stall, before the stop sequence
 	killTimer   Timer // the stop timeout, before SIGKILL
-	tick        Ticker
+	// tick is the housekeeping timer (see onTick): every second while something
+	// changes, less and less often while the job is quiet, so a job that prints
+	// nothing for hours costs no wake-up a second.
+	tick      Timer
+	tickEvery time.Duration
 	// The stall timer runs to the earliest deadline known; progress only pushes the
 	// deadline later (the timer then re-arms when it fires), but the first progress
 	// can bring it forward from --startup-timeout to --stall-timeout, which the tick
@@ -180,9 +184,12 @@ func (a *attemptState) started(c *child) {
 	a.c = c
 	a.res.pid = c.id.PID
 	s.reaper.setJob(c.pgid, c.sid)
-	a.j = job{runID: s.runID, c: c, cg: s.cg}
+	a.j = job{runID: s.runID, c: c, cg: s.cg, sweepHost: !s.subreaper}
 	if s.guard != nil {
 		a.j.guard = s.guard.pid
+	}
+	if s.sentinel != nil {
+		a.j.sentinel = s.sentinel.pid
 	}
 	s.state.Child = &rundir.Proc{PID: c.id.PID, PGID: c.pgid, StartTime: c.id.StartTime}
 	s.state.AttemptStarted = a.res.start
@@ -204,7 +211,8 @@ func (a *attemptState) started(c *child) {
 	clk := s.clock()
 	a.stallTimer = clk.NewTimer(time.Hour)
 	a.stallTimer.Stop()
-	a.tick = clk.NewTicker(time.Second)
+	a.tickEvery = time.Second
+	a.tick = clk.NewTimer(a.tickEvery)
 	a.armStall()
 	if s.o.HeartbeatFile != "" {
 		if fi, err := os.Stat(s.o.HeartbeatFile); err == nil {
@@ -244,7 +252,7 @@ func (a *attemptState) timerC(which int) <-chan time.Time {
 	}
 }
 
-// tickC is the once-a-second tick of a running attempt; nil between attempts.
+// tickC is the housekeeping tick of a running attempt; nil between attempts.
 func (a *attemptState) tickC() <-chan time.Time {
 	if a == nil {
 		return nil
@@ -368,18 +376,46 @@ func (a *attemptState) onTick() {
 			s.lastProgress.Store(s.clock().Now().UnixNano())
 		}
 	}
+	busy := s.o.HeartbeatFile != "" || a.reapPending
 	if a.reapPending {
 		a.reapPending = s.reaper.reap()
 	}
-	a.publishProgress()
+	if a.publishProgress() {
+		busy = true
+	}
+	a.tick.Reset(a.nextTick(busy))
 }
 
-// publishProgress writes and publishes the progress time and step when they changed.
-func (a *attemptState) publishProgress() {
+// maxTickEvery is the longest the housekeeping tick waits while the job is quiet.
+const maxTickEvery = 32 * time.Second
+
+// nextTick is the delay to the next tick: one second after a tick that found
+// something to do (progress to publish, a heartbeat file to look at, zombies to
+// reap), twice the last delay after one that did not, up to maxTickEvery and half the
+// stall timeout. The stall deadline stays exact: the tick only brings it forward, at
+// the first progress, to that progress plus the stall timeout, which lies more than
+// one (capped) tick later. What a quiet job's status shows is at most one tick late
+// when it prints again.
+func (a *attemptState) nextTick(busy bool) time.Duration {
+	if busy {
+		a.tickEvery = time.Second
+		return a.tickEvery
+	}
+	limit := maxTickEvery
+	if st := a.s.o.StallTimeout; st > 0 && st/2 < limit {
+		limit = max(st/2, time.Second)
+	}
+	a.tickEvery = min(2*a.tickEvery, limit)
+	return a.tickEvery
+}
+
+// publishProgress writes and publishes the progress time and step when they changed,
+// and reports whether they had.
+func (a *attemptState) publishProgress() bool {
 	s := a.s
 	lp := s.progressTime(a.t)
 	if lp == a.lastPub {
-		return
+		return false
 	}
 	a.lastPub = lp
 	s.state.LastProgress = time.Unix(0, lp)
@@ -389,6 +425,7 @@ func (a *attemptState) publishProgress() {
 	s.state.LogWriteErrors = s.log.failuresOrZero()
 	s.writeState()
 	s.publish(observe.Event{Kind: observe.Progress, Step: s.state.Step, LastProgress: s.state.LastProgress, LogWriteErrors: s.state.LogWriteErrors})
+	return true
 }
 
 // onExit handles the leader's exit: the rest of the job is torn down, its last output
@@ -421,7 +458,7 @@ func (a *attemptState) teardown() {
 			a.killAt = time.Now().Add(s.o.StopTimeout)
 		}
 		gctx, cancel := context.WithDeadline(context.Background(), a.killAt)
-		gone := j.waitGone(gctx, s.reaper, 20*time.Millisecond)
+		gone := j.waitGone(gctx, s.reaper, 100*time.Millisecond)
 		cancel()
 		if !gone {
 			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

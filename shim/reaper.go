@@ -56,7 +56,7 @@ func (r *reaper) setJob(pgid, sid int) {
 func (r *reaper) reap() (pending bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	all, err := proc.All()
+	all, err := ownChildren()
 	if err != nil {
 		return false
 	}
@@ -99,7 +99,7 @@ func (r *reaper) reap() (pending bool) {
 func (r *reaper) reapAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	all, err := proc.All()
+	all, err := ownChildren()
 	if err != nil {
 		return
 	}
@@ -112,6 +112,28 @@ func (r *reaper) reapAll() {
 			}
 		}
 	}
+}
+
+// ownChildren lists this process's children, zombies included. It reads only our own
+// children's stat files where the kernel lists children (/proc/PID/task/TID/children),
+// so a SIGCHLD costs a few reads however many processes the host runs; without that,
+// it scans every process.
+func ownChildren() ([]proc.Info, error) {
+	self := os.Getpid()
+	if !proc.ChildrenSupported() {
+		return proc.All()
+	}
+	pids, err := proc.Children(self)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]proc.Info, 0, len(pids))
+	for _, pid := range pids {
+		if in, err := proc.Stat(pid); err == nil && in.PPID == self {
+			out = append(out, in)
+		}
+	}
+	return out, nil
 }
 
 // becomeSubreaper makes orphaned descendants of the job come back to us instead of

@@ -46,13 +46,16 @@ type supervisor struct {
 	guard  *guardHandle
 	// sentinel is a second guard inside the job's cgroup; nil without a cgroup.
 	sentinel *guardHandle
-	exe      string     // re-executed as the guard
-	cgDir    string     // the job's cgroup, which the guard kills; "" without one
-	cg       *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
-	state    rundir.State
-	w        *rundir.Writer // state.json and runs.jsonl, surviving a full disk
-	rs       *restarter
-	rec      *recovery // smart recovery; nil when off
+	// subreaper is set once we are a child subreaper: every process of the job then
+	// stays in our tree, and teardown walks the tree instead of the whole host.
+	subreaper bool
+	exe       string     // re-executed as the guard
+	cgDir     string     // the job's cgroup, which the guard kills; "" without one
+	cg        *jobCgroup // nil: no cgroup v2 delegation, or --cgroup off
+	state     rundir.State
+	w         *rundir.Writer // state.json and runs.jsonl, surviving a full disk
+	rs        *restarter
+	rec       *recovery // smart recovery; nil when off
 	// series is metrics.jsonl; nil without metrics. Its failed writes are counted,
 	// the first one said.
 	series       SeriesSink
@@ -134,7 +137,9 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 	if s.self, err = proc.Self(); err != nil {
 		return ExitUsage, &Error{Code: ExitUsage, Err: fmt.Errorf("read own process identity: %w", err)}
 	}
-	if err := becomeSubreaper(); err != nil {
+	if err := becomeSubreaper(); err == nil {
+		s.subreaper = true
+	} else {
 		s.logf("warning: cannot become a child subreaper (%v); orphans of the job will be found by run id only", err)
 	}
 
@@ -173,6 +178,7 @@ func (s *supervisor) run(ctx context.Context) (int, error) {
 
 	s.rs = newRestarter(s.o.Policy, uint64(now.UnixNano()))
 	code := s.loop(ctx)
+	s.sweepRunID()
 	s.finish()
 	return code, nil
 }
@@ -344,6 +350,25 @@ func (s *supervisor) sweepPrevious() error {
 		}
 	}
 	return nil
+}
+
+// sweepRunID is the last sweep of the run: it kills whatever still carries the run id
+// anywhere on the host, proven by pid, start time and environment. Teardown between
+// attempts looks only at our own tree and the job's cgroup, which hold every process
+// of the job as long as we are a subreaper; this one scan of every process is for what
+// left the tree all the same (a process re-parented by a ptrace, a pid namespace's
+// init of its own), so that nothing of the job outlives the run.
+func (s *supervisor) sweepRunID() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	killed, err := proc.KillAllWithEnv(ctx, rundir.RunIDEnv, s.runID)
+	if err != nil {
+		s.logf("warning: %v", err)
+	}
+	if killed > 0 {
+		s.logf("killed %d process(es) of the job that had left its process tree", killed)
+		s.reaper.reapAll()
+	}
 }
 
 // finish waits for every descendant when we are PID 1 (a container's init), reaping

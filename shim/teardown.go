@@ -13,31 +13,55 @@ import (
 // job names the processes of one run: the current child, and everything that carries
 // the run id or descends from us inside the job's group or session.
 type job struct {
-	runID string
-	guard int // the guard process: ours, but not the job's
-	c     *child
-	cg    *jobCgroup // every process in it is the job's; nil without one
+	runID    string
+	guard    int // the guard process: ours, but not the job's
+	sentinel int // the sentinel guard, in the job's cgroup: not the job's either
+	// sweepHost makes procs scan every process for the run id: we are no subreaper,
+	// so an orphan of the job may live outside our tree.
+	sweepHost bool
+	c         *child
+	cg        *jobCgroup // every process in it is the job's; nil without one
 }
 
 // procs lists the live (not zombie) processes of the job. A process counts when it
 // descends from this supervisor and is in the child's process group or session, or
-// descends from the child, or is in the job's cgroup, or carries
+// descends from the child, or is in the job's cgroup, or, where the kernel cannot
+// list our descendants or we are no subreaper (sweepHost), carries
 // TRAINWRAP_RUN_ID=<run id> anywhere on the machine (a random id: proof that we
 // started it).
+//
+// As a subreaper we are an ancestor of every process of the job (an orphan comes back
+// to us), so the walk down our own tree (/proc/PID/task/TID/children) finds them all
+// without reading the other processes of the host; the host-wide scan for the run id
+// is left to the sweep at the end of the run (supervisor.sweepRunID).
 func (j job) procs() []proc.Info {
-	all, err := proc.All()
-	if err != nil {
-		return nil
-	}
 	self := os.Getpid()
-	kids := make(map[int][]proc.Info, len(all))
-	for _, in := range all {
+	var tree []proc.Info
+	if j.sweepHost || !proc.ChildrenSupported() {
+		all, err := proc.All()
+		if err != nil {
+			return nil
+		}
+		tree = all
+	} else {
+		// A parent that dies while we walk hands its children to us after we read our
+		// own list: walk again while the tree moved under us.
+		for try := 0; try < 4; try++ {
+			var settled bool
+			tree, settled = j.walk(self)
+			if settled {
+				break
+			}
+		}
+	}
+	kids := make(map[int][]proc.Info, len(tree))
+	for _, in := range tree {
 		kids[in.PPID] = append(kids[in.PPID], in)
 	}
 	inJob := map[int]bool{}
 	var out []proc.Info
 	add := func(in proc.Info) {
-		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard {
+		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && in.PID != j.sentinel {
 			inJob[in.PID] = true
 			out = append(out, in)
 		}
@@ -60,7 +84,7 @@ func (j job) procs() []proc.Info {
 		p := queue[0]
 		queue = queue[1:]
 		for _, k := range kids[p] {
-			if k.PID == j.guard {
+			if k.PID == j.guard || k.PID == j.sentinel {
 				continue
 			}
 			if j.c != nil && (k.PGID == j.c.pgid || (j.c.sid != 0 && k.SID == j.c.sid)) {
@@ -76,10 +100,12 @@ func (j job) procs() []proc.Info {
 			add(in)
 		}
 	}
-	// Anything that carries our run id.
-	for _, in := range all {
-		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && proc.HasEnv(in.PID, rundir.RunIDEnv, j.runID) {
-			add(in)
+	// Anything that carries our run id, where our tree may not hold all of the job.
+	if j.sweepHost || !proc.ChildrenSupported() {
+		for _, in := range tree {
+			if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && in.PID != j.sentinel && proc.HasEnv(in.PID, rundir.RunIDEnv, j.runID) {
+				add(in)
+			}
 		}
 	}
 	// The leader itself, while it is not yet reaped.
@@ -89,6 +115,57 @@ func (j job) procs() []proc.Info {
 		}
 	}
 	return out
+}
+
+// walk lists the processes below root, the guards' subtrees left out. settled is false
+// when the tree changed while it looked: a process listed as a child had another
+// parent by the time it was read (its parent died and it came to us), or a process
+// died between being listed and its children being read.
+func (j job) walk(root int) (tree []proc.Info, settled bool) {
+	settled = true
+	type edge struct{ parent, child int }
+	var queue []edge
+	push := func(parent int) bool {
+		kids, err := proc.Children(parent)
+		if err != nil {
+			return false
+		}
+		for _, k := range kids {
+			queue = append(queue, edge{parent, k})
+		}
+		return true
+	}
+	if !push(root) {
+		return nil, true
+	}
+	seen := map[int]bool{root: true}
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		if seen[e.child] || e.child == j.guard || e.child == j.sentinel {
+			continue
+		}
+		in, err := proc.Stat(e.child)
+		if err != nil {
+			continue // gone and reaped: nothing of it is left
+		}
+		if in.PPID != e.parent {
+			// Its pid was reused, or it was re-parented to an ancestor we already read.
+			settled = false
+			continue
+		}
+		seen[e.child] = true
+		tree = append(tree, in)
+		if in.State == "Z" {
+			// It gave its children to us as it died, perhaps after we read our list.
+			settled = false
+			continue
+		}
+		if !push(e.child) {
+			settled = false
+		}
+	}
+	return tree, settled
 }
 
 // signalGroup sends sig to the child's process group, but only while its leader is
@@ -154,10 +231,8 @@ func (j job) killAll(ctx context.Context, r *reaper) int {
 			_ = proc.Signal(in.ID, syscall.SIGKILL)
 		}
 		r.reap()
-		select {
-		case <-ctx.Done():
+		if !waitExits(ctx, left, 20*time.Millisecond) {
 			return len(j.procs())
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -167,13 +242,51 @@ func (j job) killAll(ctx context.Context, r *reaper) int {
 func (j job) waitGone(ctx context.Context, r *reaper, poll time.Duration) bool {
 	for {
 		r.reap()
-		if len(j.procs()) == 0 {
+		left := j.procs()
+		if len(left) == 0 {
 			return true
 		}
-		select {
-		case <-ctx.Done():
+		if !waitExits(ctx, left, poll) {
 			return false
-		case <-time.After(poll):
 		}
 	}
+}
+
+// waitExits waits until every process in left has exited, each on its pidfd, so the
+// last exit is seen the moment it happens rather than at the next poll; or until poll
+// has passed (a process forked meanwhile has no pidfd here: the caller looks again);
+// or until ctx ends, when it returns false. A process whose pidfd cannot be opened is
+// gone already, or is one the poll covers.
+func waitExits(ctx context.Context, left []proc.Info, poll time.Duration) bool {
+	ws := make([]*proc.Watch, 0, len(left))
+	for _, in := range left {
+		if w, err := proc.NewWatch(in.ID); err == nil {
+			ws = append(ws, w)
+		}
+	}
+	defer func() {
+		for _, w := range ws {
+			w.Close()
+		}
+	}()
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.Exited():
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if len(ws) < len(left) {
+		// Some could not be watched: give them the poll.
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
