@@ -90,6 +90,8 @@ type testOptions struct {
 	// maintenance appends "before=N" to (and finds no checkpoint).
 	OnAnomaly     string
 	CheckpointLog string
+	// TerminalPatience is Options.TerminalPatience: 0 is the supervisor's own default.
+	TerminalPatience time.Duration
 	// Wrap runs the supervisor as Wrap... supervise CMD: a command that ends by
 	// executing the test binary (its last element) with the rest.
 	Wrap []string
@@ -119,6 +121,7 @@ func (t testOptions) options() Options {
 		},
 	}
 	o.OutputDrainIdle, o.OutputDrainMax = t.OutputDrainIdle, t.OutputDrainMax
+	o.TerminalPatience = t.TerminalPatience
 	if t.ProgressRegex != "" {
 		o.ProgressRegex = regexp.MustCompile(t.ProgressRegex)
 	}

@@ -97,6 +97,12 @@ type Options struct {
 	// Clock drives stall detection (see Clock); nil is real time.
 	Clock Clock
 
+	// TerminalPatience is how long the job's output waits for a stdout or stderr that
+	// takes nothing at all before that copy starts dropping [2s]. A test that checks the
+	// terminal copy byte for byte sets it long, so that a loaded machine's slow reader
+	// cannot turn the check into a race.
+	TerminalPatience time.Duration
+
 	// Training reads metrics from the output and judges them (--metric, --on-anomaly).
 	Training TrainingOptions
 

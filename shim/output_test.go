@@ -51,7 +51,9 @@ func TestOutputPassesThroughByteForByte(t *testing.T) {
 			if err := os.WriteFile(src, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s := startSupervisor(t, testOptions{}, "cat", src)
+			// The test's own reader of stdout may stall for seconds on a loaded
+			// machine; that must not count as a stopped terminal here.
+			s := startSupervisor(t, testOptions{TerminalPatience: 10 * time.Minute}, "cat", src)
 			peak := watchRSS(s)
 			if code := s.wait(60 * time.Second); code != 0 {
 				t.Fatalf("exit %d\n%s", code, s.stderr.String())

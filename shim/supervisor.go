@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Stderr = os.Stderr
 	}
 	s := &supervisor{o: o, dir: rundir.New(o.StateDir), reaper: newReaper(), bestStep: -1, bestCheckpoint: -1}
-	s.outTerm, s.errTerm = newTermWriter(o.Stdout), newTermWriter(o.Stderr)
+	s.outTerm, s.errTerm = newTermWriter(o.Stdout, o.TerminalPatience), newTermWriter(o.Stderr, o.TerminalPatience)
 	defer s.errTerm.close()
 	defer s.outTerm.close()
 	rec, notes, err := newRecovery(o.Recovery, o.Command, o.WorkDir, o.StateDir)

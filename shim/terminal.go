@@ -27,7 +27,8 @@ const termWriteMax = 64 << 10
 // the whole run, so output keeps its order across attempts and a write stuck in the
 // kernel ties up one goroutine, not one per attempt.
 type termWriter struct {
-	w io.Writer
+	w        io.Writer
+	patience time.Duration // termPatience unless the Options say otherwise
 
 	mu           sync.Mutex
 	ring         []byte
@@ -45,9 +46,13 @@ type termWriter struct {
 }
 
 // newTermWriter starts the goroutine that writes to w.
-func newTermWriter(w io.Writer) *termWriter {
+func newTermWriter(w io.Writer, patience time.Duration) *termWriter {
+	if patience <= 0 {
+		patience = termPatience
+	}
 	tw := &termWriter{
 		w:        w,
+		patience: patience,
 		ring:     make([]byte, termQueueSize),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
@@ -83,7 +88,7 @@ func (tw *termWriter) Write(p []byte) (int, error) {
 			tw.dropped.Add(int64(len(p)))
 			return len(p), nil
 		}
-		wait := termPatience - time.Since(tw.lastProgress)
+		wait := tw.patience - time.Since(tw.lastProgress)
 		if wait <= 0 {
 			tw.stuck = true
 			continue
@@ -159,7 +164,7 @@ func (tw *termWriter) flush() {
 	}
 	tw.mu.Lock()
 	for tw.n > 0 && !tw.failed {
-		wait := termPatience - time.Since(tw.lastProgress)
+		wait := tw.patience - time.Since(tw.lastProgress)
 		if tw.stuck || wait <= 0 {
 			tw.stuck = true
 			// The write in progress still reads its bytes from the ring; the rest goes.
