@@ -74,7 +74,7 @@ func (w *Writer) WriteState(s State) {
 		// the final state, with the reserve if it takes that.
 		w.flushLocked(true)
 	}
-	err := w.withReserve(final, func() error { return WriteState(w.dir.State(), s) })
+	err := w.withReserve(final, func() error { return writeState(w.dir.State(), s, final) })
 	if err != nil {
 		w.failedLocked(kindState, err)
 		return
