@@ -59,6 +59,10 @@ type Options struct {
 	// Version is trainwrap's version for trainwrap_build_info [the main module's
 	// version from the build info].
 	Version string
+
+	// webhookAfter replaces time.After for the webhook's backoff and NotifyRetryFor:
+	// a test ends the tries on an event instead of a wall-clock margin.
+	webhookAfter func(time.Duration) <-chan time.Time
 }
 
 // Observer turns the supervisor's events into metrics, alerts and resource history.
@@ -115,7 +119,7 @@ func New(ctx context.Context, opt Options) (*Observer, error) {
 		if err != nil {
 			return fail(err)
 		}
-		w := &webhook{url: opt.NotifyWebhook, redacted: red, client: &http.Client{}, perTry: opt.NotifyTimeout, total: opt.NotifyRetryFor, backoff: 500 * time.Millisecond}
+		w := &webhook{url: opt.NotifyWebhook, redacted: red, client: &http.Client{}, perTry: opt.NotifyTimeout, total: opt.NotifyRetryFor, backoff: 500 * time.Millisecond, after: opt.webhookAfter}
 		o.queues = append(o.queues, newQueue(w, o.m, o.report))
 	}
 	if opt.NotifyCommand != "" {

@@ -20,6 +20,9 @@ type webhook struct {
 	perTry   time.Duration
 	total    time.Duration
 	backoff  time.Duration
+	// after is the timer of the backoff and of the limit on all tries; nil is
+	// time.After. A test ends the tries on an event with it.
+	after func(time.Duration) <-chan time.Time
 }
 
 // parseWebhook checks the URL at start, so a typo is a usage error and not a silent
@@ -38,8 +41,20 @@ func (w *webhook) name() string { return "webhook " + w.redacted }
 // deliver POSTs body, retrying network errors, 429 and 5xx with doubling backoff until
 // it succeeds, a 4xx says retrying is useless, or w.total has passed.
 func (w *webhook) deliver(ctx context.Context, _ Payload, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, w.total)
-	defer cancel()
+	after := w.after
+	if after == nil {
+		after = time.After
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timeUp := after(w.total)
+	go func() {
+		select {
+		case <-timeUp:
+			cancel(errTimeUp)
+		case <-ctx.Done():
+		}
+	}()
 	backoff := w.backoff
 	for try := 1; ; try++ {
 		retry, err := w.post(ctx, body)
@@ -49,16 +64,23 @@ func (w *webhook) deliver(ctx context.Context, _ Payload, body []byte) error {
 		if !retry {
 			return err
 		}
-		t := time.NewTimer(backoff)
+		if ctx.Err() != nil { // no backoff and no try past the end
+			if errors.Is(context.Cause(ctx), errTimeUp) {
+				err = fmt.Errorf("no answer before all tries' %s ran out", w.total)
+			}
+			return fmt.Errorf("gave up after %d tries in %s: %w", try, w.total, err)
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return fmt.Errorf("gave up after %d tries in %s: %w", try, w.total, err)
-		case <-t.C:
+		case <-after(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
+
+// errTimeUp ends a delivery whose tries took w.total.
+var errTimeUp = errors.New("retry time up")
 
 // post makes one try and says whether another may succeed.
 func (w *webhook) post(ctx context.Context, body []byte) (retry bool, err error) {

@@ -2,9 +2,10 @@ package shim
 
 import "time"
 
-// Clock is the time source of stall detection: the attempt's start for the startup
-// window, the progress times taken from --progress-regex lines and heartbeat touches,
-// the stall timer, the once-a-second tick and the SIGABRT grace. A nil Clock in
+// Clock is the time source of stall detection and of the backoff: the attempt's start
+// for the startup window, the progress times taken from --progress-regex lines and
+// heartbeat touches, the stall timer, the once-a-second tick, the SIGABRT grace, and
+// the backoff timer with the NextStart it counts to. A nil Clock in
 // Options is the real one. Output times without --progress-regex come from the tee
 // and are always real, so a test with a fake Clock sets ProgressRegex.
 type Clock interface {

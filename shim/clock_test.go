@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trainwrap/trainwrap/internal/testkit"
 )
 
 // manualClock is a Clock that moves only when Advance is called; its timers and
@@ -18,6 +22,7 @@ type manualClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*manualTimer
+	fired  int // one-shot timers fired so far: the stall, SIGABRT grace and backoff timers
 }
 
 type manualTimer struct {
@@ -74,6 +79,7 @@ func (c *manualClock) fireLocked() {
 				t.at = t.at.Add(t.period)
 			} else {
 				t.active = false
+				c.fired++
 			}
 		}
 	}
@@ -107,13 +113,35 @@ func (t *manualTimer) drain() {
 	}
 }
 
+// report is what the test learns after each move: the clock's time, the one-shot
+// timers fired so far, and the active ones with the time to the earliest (-1 for none).
+func (c *manualClock) report() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pending, next := 0, time.Duration(-1)
+	for _, t := range c.timers {
+		if t.active && t.period == 0 {
+			pending++
+			if d := t.at.Sub(c.now); next < 0 || d < next {
+				next = d
+			}
+		}
+	}
+	return fmt.Sprintf("%d %d %d %d", c.now.UnixNano(), c.fired, pending, next)
+}
+
 // followClockFIFO advances c by each duration written, one a line, to the FIFO at
-// path: the supervisor runs in a process of its own, and this is how its test moves
-// its clock.
+// path, and appends c's report to path+".ack" after each: the supervisor runs in a
+// process of its own, and this is how its test moves its clock and sees its timers.
 func followClockFIFO(c *manualClock, path string) {
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clock fifo:", err)
+		os.Exit(2)
+	}
+	ack, err := os.OpenFile(path+".ack", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clock ack:", err)
 		os.Exit(2)
 	}
 	sc := bufio.NewScanner(f)
@@ -124,6 +152,10 @@ func followClockFIFO(c *manualClock, path string) {
 			os.Exit(2)
 		}
 		c.Advance(d)
+		if _, err := fmt.Fprintln(ack, c.report()); err != nil {
+			fmt.Fprintln(os.Stderr, "clock ack:", err)
+			os.Exit(2)
+		}
 	}
 }
 
@@ -132,6 +164,15 @@ func followClockFIFO(c *manualClock, path string) {
 type clockControl struct {
 	path string
 	w    *os.File
+	sent atomic.Int64 // moves written; the ack file has a line for each once they are done
+}
+
+// clockAck is the supervisor clock's report after a move.
+type clockAck struct {
+	now     time.Time
+	fired   int           // one-shot timers fired since the supervisor started
+	pending int           // one-shot timers armed
+	next    time.Duration // until the earliest of them fires; -1 for none
 }
 
 func newClockControl(t *testing.T) *clockControl {
@@ -149,11 +190,43 @@ func newClockControl(t *testing.T) *clockControl {
 	return &clockControl{path: path, w: w}
 }
 
-func (cc *clockControl) advance(t *testing.T, d time.Duration) {
+// advance moves the supervisor's clock d forward and returns its report once the
+// move is done: every timer that came due has fired.
+func (cc *clockControl) advance(t *testing.T, d time.Duration) clockAck {
 	t.Helper()
 	if _, err := fmt.Fprintln(cc.w, d); err != nil {
 		t.Fatal(err)
 	}
+	n := int(cc.sent.Add(1))
+	var line string
+	testkit.Eventually(t, time.Minute, fmt.Sprintf("the clock's report of move %d", n), func() bool {
+		b, _ := os.ReadFile(cc.path + ".ack")
+		lines := strings.Split(string(b), "\n")
+		if len(lines) <= n { // the last element is what follows the last newline
+			return false
+		}
+		line = lines[n-1]
+		return true
+	})
+	var a clockAck
+	var now, next int64
+	if _, err := fmt.Sscan(line, &now, &a.fired, &a.pending, &next); err != nil {
+		t.Fatalf("clock report %q: %v", line, err)
+	}
+	a.now, a.next = time.Unix(0, now), time.Duration(next)
+	return a
+}
+
+// armed waits until the supervisor has n one-shot timers armed, and returns the
+// clock's report then; the clock does not move.
+func (cc *clockControl) armed(t *testing.T, n int) clockAck {
+	t.Helper()
+	var a clockAck
+	testkit.Eventually(t, time.Minute, fmt.Sprintf("%d timer(s) armed", n), func() bool {
+		a = cc.advance(t, 0)
+		return a.pending == n
+	})
+	return a
 }
 
 // run advances the clock by step on every real step/10 until stop is closed: for the
@@ -170,6 +243,7 @@ func (cc *clockControl) run(t *testing.T, step time.Duration, stop <-chan struct
 				t.Error(err)
 				return
 			}
+			cc.sent.Add(1)
 		}
 	}
 }

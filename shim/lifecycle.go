@@ -19,7 +19,7 @@ type lifecycle struct {
 	ctx     context.Context
 	n       int           // the current (or last) attempt
 	a       *attemptState // nil between attempts
-	backoff *time.Timer   // nil while an attempt runs
+	backoff Timer         // nil while an attempt runs
 	done    bool
 	code    int
 }
@@ -53,7 +53,7 @@ func (s *supervisor) loop(ctx context.Context) int {
 			a.onTick()
 		case <-a.metricsC():
 			a.onMetrics(true)
-		case <-backoffC(l.backoff):
+		case <-timerC(l.backoff):
 			l.onBackoffOver()
 		}
 	}
@@ -115,7 +115,13 @@ func (l *lifecycle) concluded(res attemptResult) {
 		l.done, l.code = true, code
 		return
 	}
-	l.backoff = time.NewTimer(delay)
+	// To the NextStart that state.json shows, on the stall detector's clock: a test
+	// moves that clock to see the backoff end exactly then.
+	clk := l.s.clock()
+	if next := l.s.state.NextStart; next != nil {
+		delay = next.Sub(clk.Now())
+	}
+	l.backoff = clk.NewTimer(delay)
 }
 
 func (l *lifecycle) onBackoffOver() {
@@ -142,13 +148,6 @@ func (l *lifecycle) stopDuringBackoff(sig syscall.Signal) {
 	s.publish(observe.Event{Kind: observe.Stopped, Signal: signalName(sig), ExitCode: code})
 	s.logf("stopped by %s during backoff; exiting %d", signalName(sig), code)
 	l.done, l.code = true, code
-}
-
-func backoffC(t *time.Timer) <-chan time.Time {
-	if t == nil {
-		return nil
-	}
-	return t.C
 }
 
 // conclude records attempt n's result and decides: it returns the exit code and true
@@ -235,7 +234,7 @@ func (s *supervisor) concludeFailed(ctx context.Context, rec rundir.Record, res 
 	s.appendRecord(rec)
 	s.state.Restarts++
 	s.state.Status = rundir.StatusBackoff
-	next := time.Now().Add(d.Delay)
+	next := s.clock().Now().Add(d.Delay)
 	s.state.NextStart = &next
 	s.writeState()
 	s.publish(observe.Event{Kind: observe.Restarting, Backoff: d.Delay, Restarts: s.state.Restarts, Class: string(res.verdict.Class), Message: recoveryMessage(rec.Adjustments)})

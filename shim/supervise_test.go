@@ -112,14 +112,47 @@ func TestStopTimeoutKillsAJobIgnoringSIGTERM(t *testing.T) {
 }
 
 // A crash loop restarts with doubling delays until the rate limit gives up, and
-// trainwrap exits with the class's code.
+// trainwrap exits with the class's code. The supervisor's clock moves only when the
+// test moves it: each backoff is the recorded one, and the next attempt starts when
+// that much time has passed, not a millisecond before.
 func TestCrashLoopBacksOffAndGivesUp(t *testing.T) {
 	initial := 200 * time.Millisecond
+	clock := newClockControl(t)
 	s := startSupervisor(t, testOptions{
 		BackoffInitial: initial, BackoffMax: 10 * time.Second,
-		MaxRestartsInWindow: 3, RestartWindow: time.Minute,
+		MaxRestartsInWindow: 3, RestartWindow: time.Minute, ClockFIFO: clock.path,
 	}, "sh", "-c", `echo crashing; exit 3`)
-	code := s.wait(20 * time.Second)
+	fired := 0
+	for i := range 3 {
+		var st rundir.State
+		testkit.Eventually(t, time.Minute, fmt.Sprintf("backoff %d in state.json", i+1), func() bool {
+			var err error
+			st, err = rundir.ReadState(s.dir.State())
+			return err == nil && st.Status == rundir.StatusBackoff && st.Restarts == i+1 && st.NextStart != nil
+		})
+		recs := s.records()
+		if len(recs) != i+1 || recs[i].Decision != rundir.DecisionRestart {
+			t.Fatalf("records %+v, want %d, the last one a restart", recs, i+1)
+		}
+		want := initial << i
+		backoff := time.Duration(recs[i].BackoffMS) * time.Millisecond
+		if lo, hi := time.Duration(float64(want)*0.8)-time.Millisecond, time.Duration(float64(want)*1.2); backoff < lo || backoff > hi {
+			t.Errorf("attempt %d recorded backoff %s, want %s ±20%%", i+1, backoff, want)
+		}
+		a := clock.armed(t, 1)
+		fired = a.fired
+		// The record keeps whole milliseconds of the delay.
+		if left := st.NextStart.Sub(a.now); a.next != left || left < backoff || left >= backoff+time.Millisecond {
+			t.Fatalf("backoff %d: timer in %s, NextStart in %s, want both the recorded %s", i+1, a.next, left, backoff)
+		}
+		if a = clock.advance(t, a.next-time.Millisecond); a.fired != fired {
+			t.Fatalf("backoff %d ended a millisecond before its %s", i+1, backoff)
+		}
+		if a = clock.advance(t, time.Millisecond); a.fired != fired+1 {
+			t.Fatalf("backoff %d did not end after its %s", i+1, backoff)
+		}
+	}
+	code := s.wait(time.Minute)
 	if code != 85 {
 		t.Fatalf("exit code %d, want 85 (unknown)\nstderr:\n%s", code, s.stderr.String())
 	}
@@ -127,51 +160,59 @@ func TestCrashLoopBacksOffAndGivesUp(t *testing.T) {
 	if len(recs) != 4 {
 		t.Fatalf("%d attempts, want 4 (3 restarts, then the rate limit)", len(recs))
 	}
-	for i, r := range recs[:3] {
-		if r.Decision != rundir.DecisionRestart {
-			t.Fatalf("attempt %d: decision %q, want restart", r.Attempt, r.Decision)
-		}
-		want := initial << i
-		gap := recs[i+1].Start.Sub(r.End)
-		lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)+150*time.Millisecond
-		if gap < lo || gap > hi {
-			t.Errorf("gap before attempt %d: %s, want %s ±20%%", r.Attempt+1, gap, want)
-		}
-		if got := time.Duration(r.BackoffMS) * time.Millisecond; got < lo-time.Millisecond || got > time.Duration(float64(want)*1.2)+time.Millisecond {
-			t.Errorf("attempt %d recorded backoff %s, want %s ±20%%", r.Attempt, got, want)
-		}
-	}
 	last := recs[3]
 	if last.Decision != rundir.DecisionGiveUp || !strings.Contains(last.Reason, "max-restarts-in-window") {
 		t.Errorf("last attempt: decision %q reason %q, want give_up by the rate limit", last.Decision, last.Reason)
 	}
 }
 
-// A silent job is caught between the stall timeout and one second later; a Python job
-// dumps its stacks into the log first.
+// A silent job is caught exactly one stall timeout after its last progress; a Python
+// job dumps its stacks into the log first. The supervisor's clock moves only when the
+// test moves it, so the check holds at any machine speed.
 func TestStallIsDetectedAndStacksDumped(t *testing.T) {
 	script := `echo started; exec sleep 300`
 	py := testkit.WantTool(t, "python3", "python3") != ""
 	if py {
 		script = `exec python3 -c "import time; print('started', flush=True); time.sleep(300)"`
 	}
-	s := startSupervisor(t, testOptions{StallTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, MaxFailuresWithoutProgress: 1}, "sh", "-c", script)
+	clock := newClockControl(t)
+	s := startSupervisor(t, testOptions{StallTimeout: 2 * time.Second, StopTimeout: 2 * time.Second, AbortGrace: 200 * time.Millisecond,
+		ProgressRegex: `^started$`, MaxFailuresWithoutProgress: 1, ClockFIFO: clock.path}, "sh", "-c", script)
 	st := s.waitChild()
-	var caught time.Time
-	testkit.Eventually(t, 10*time.Second, "the stall message", func() bool {
-		if strings.Contains(s.stderr.String(), "no progress for") {
-			caught = time.Now()
-			return true
-		}
-		return false
+	// The tee observes a line before it writes it to the log: once it is there, the
+	// progress was taken, at the clock's unmoved time.
+	testkit.Eventually(t, time.Minute, "the job's line in the log", func() bool {
+		return strings.Contains(s.log(), "started")
 	})
-	code := s.wait(20 * time.Second)
+	a := clock.armed(t, 1)
+	fired := a.fired
+	if a.next != 2*time.Second {
+		t.Fatalf("stall timer armed for %s after the last progress, want the 2s stall timeout", a.next)
+	}
+	// The tick a second later may bring the deadline forward; the progress it writes
+	// to state.json says it has been handled.
+	clock.advance(t, time.Second)
+	testkit.Eventually(t, time.Minute, "the progress time in state.json", func() bool {
+		st, err := rundir.ReadState(s.dir.State())
+		return err == nil && !st.LastProgress.IsZero()
+	})
+	if a = clock.armed(t, 1); a.next != time.Second || a.fired != fired {
+		t.Fatalf("stall timer armed for %s after the tick (%d fired), want the 1s left of the 2s stall timeout", a.next, a.fired-fired)
+	}
+	if a = clock.advance(t, time.Second-time.Millisecond); a.fired != fired || strings.Contains(s.stderr.String(), "no progress for") {
+		t.Fatalf("stall declared a millisecond before the stall timeout\nstderr:\n%s", s.stderr.String())
+	}
+	if a = clock.advance(t, time.Millisecond); a.fired != fired+1 {
+		t.Fatal("the stall timer did not fire at the stall timeout")
+	}
+	testkit.Eventually(t, time.Minute, "the stall message", func() bool {
+		return strings.Contains(s.stderr.String(), "no progress for 2s")
+	})
+	// The clock stays put: the SIGABRT grace never ends, and the job, dead of the
+	// SIGABRT after its stack dump, ends the attempt by itself.
+	code := s.wait(time.Minute)
 	if code != 76 {
 		t.Fatalf("exit code %d, want 76 (hang)\nstderr:\n%s", code, s.stderr.String())
-	}
-	last := lastOutputTime(t, s.log(), "started")
-	if d := caught.Sub(last); d < 2*time.Second || d > 3*time.Second+100*time.Millisecond {
-		t.Errorf("stall caught %s after the last output, want between 2s and 3s", d)
 	}
 	assertNoRunProcs(t, st.RunID)
 	if py {
@@ -180,22 +221,6 @@ func TestStallIsDetectedAndStacksDumped(t *testing.T) {
 			t.Errorf("no Python stack dump in the log:\n%s", log)
 		}
 	}
-}
-
-// lastOutputTime is the log timestamp of the line holding text.
-func lastOutputTime(t *testing.T, log, text string) time.Time {
-	t.Helper()
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, text) {
-			tm, _, _, ok := rundir.ParseLogLine([]byte(line))
-			if !ok {
-				t.Fatalf("log line %q: no timestamp and attempt in front", line)
-			}
-			return tm
-		}
-	}
-	t.Fatalf("%q not in the log:\n%s", text, log)
-	return time.Time{}
 }
 
 // The last line a job prints right before it is SIGKILLed reaches the log.
@@ -384,12 +409,30 @@ func TestStallAfterProgressUsesTheStallTimeout(t *testing.T) {
 }
 
 // A progress bar that rewrites itself with \r and prints no newline for a long time is
-// progress, and its step is the bar's newest.
+// progress, and its step is the bar's newest. The job draws each state of the bar once
+// the test has moved the supervisor's clock a second past the one before: twelve
+// seconds without a newline against a stall timeout of two.
 func TestCarriageReturnProgressBarIsProgress(t *testing.T) {
-	script := `i=1; while [ $i -le 12 ]; do printf '\r%3d%%|####| %d/12 [00:01<00:01]' $((i*100/12)) $i; sleep 0.25; i=$((i+1)); done; echo; echo done`
-	s := startSupervisor(t, testOptions{StallTimeout: time.Second, StartupTimeout: time.Second, ProgressRegex: `(\d+)/12 \[`, MaxFailuresWithoutProgress: 1}, "sh", "-c", script)
-	if code := s.wait(20 * time.Second); code != 0 {
-		t.Fatalf("exit %d, want 0: a bar updated every 250ms is not a stall\n%s", code, s.stderr.String())
+	script := `i=1; while [ $i -le 12 ]; do printf '\r%3d%%|####| %d/12 [00:01<00:01]' $((i*100/12)) $i; while [ ! -e go$i ]; do sleep 0.01; done; i=$((i+1)); done; echo; echo done`
+	clock := newClockControl(t)
+	s := startSupervisor(t, testOptions{StallTimeout: 2 * time.Second, StartupTimeout: 2 * time.Second, ProgressRegex: `(\d+)/12 \[`,
+		MaxFailuresWithoutProgress: 1, ClockFIFO: clock.path}, "sh", "-c", script)
+	s.waitChild()
+	for i := 1; i <= 12; i++ {
+		// The tee observes a segment before it writes it to the log.
+		testkit.Eventually(t, time.Minute, fmt.Sprintf("bar state %d/12 in the log", i), func() bool {
+			return strings.Contains(s.log(), fmt.Sprintf("| %d/12 [", i))
+		})
+		clock.advance(t, time.Second)
+		if err := os.WriteFile(filepath.Join(s.work, fmt.Sprintf("go%d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := s.wait(time.Minute); code != 0 {
+		t.Fatalf("exit %d, want 0: a bar updated every second is not a stall\n%s", code, s.stderr.String())
+	}
+	if strings.Contains(s.stderr.String(), "no progress for") {
+		t.Fatalf("stall declared:\n%s", s.stderr.String())
 	}
 	recs := s.records()
 	if len(recs) != 1 || recs[0].StepEnd != 12 {
