@@ -1,13 +1,11 @@
 package observe
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
+	"github.com/trainwrap/trainwrap/internal/jsonl"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -214,31 +213,11 @@ func thinSamples(path string) error {
 // ReadSamples reads samples.jsonl. A missing file is no samples; lines that do not
 // parse (a line torn by a crash) are skipped, since the history is advisory.
 func ReadSamples(path string) ([]Sample, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	out, err := jsonl.Read[Sample](path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read samples %s: %w", path, err)
+		return out, fmt.Errorf("read samples %s: %w", path, err)
 	}
-	defer f.Close()
-	var out []Sample
-	br := bufio.NewReader(f)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 1 {
-			var s Sample
-			if json.Unmarshal(line, &s) == nil {
-				out = append(out, s)
-			}
-		}
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, fmt.Errorf("read samples %s: %w", path, err)
-		}
-	}
+	return out, nil
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
