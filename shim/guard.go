@@ -181,6 +181,16 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 			c.Close()
 		}
 	}
+	if !waitForSupervisorDeath(ctx, o, sigs) {
+		return nil
+	}
+	sweepAfterSupervisor(ctx, o)
+	return nil
+}
+
+// waitForSupervisorDeath returns when the supervisor is gone (true) or ctx ends
+// (false).
+func waitForSupervisorDeath(ctx context.Context, o GuardOptions, sigs <-chan os.Signal) bool {
 	eof := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, o.Stdin)
@@ -206,25 +216,28 @@ func RunGuard(ctx context.Context, o GuardOptions) error {
 	// Nothing but the sweep is left to do in this process: give the pages that start-up
 	// touched back, and keep the heap small (see trimGuard).
 	trimGuard()
-wait:
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
 		case <-eof:
-			break wait
+			return true
 		case <-dead:
-			break wait
+			return true
 		case <-sigs:
 			if !o.Supervisor.Alive() {
-				break wait
+				return true
 			}
 		case <-tick:
 			if !o.Supervisor.Alive() {
-				break wait
+				return true
 			}
 		}
 	}
+}
+
+// sweepAfterSupervisor kills what is left of the run once its supervisor is gone.
+func sweepAfterSupervisor(ctx context.Context, o GuardOptions) {
 	sweep, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// The cgroup first: it holds what left the group and cleared its environment.
@@ -250,7 +263,6 @@ wait:
 	if killed > 0 && o.Stderr != nil {
 		fmt.Fprintf(o.Stderr, "trainwrap guard: supervisor gone; killed %d leftover process(es) of run %s\n", killed, o.RunID)
 	}
-	return nil
 }
 
 func withoutEnv(env []string, key string) []string {
