@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trainwrap/trainwrap/internal/testkit"
+	"github.com/trainwrap/trainwrap/training"
 )
 
 const secretPath = "/services/T000/B000/s3cr3tPath"
@@ -162,6 +163,8 @@ func TestWebhookOnlyAlerts(t *testing.T) {
 	events := []Event{
 		{Kind: Started, Attempt: 1},
 		{Kind: Progress, Step: 5},
+		{Kind: Metrics, Samples: []training.Sample{{Attempt: 1, Step: 5, Name: training.Loss, Value: 2.5}}},
+		{Kind: Anomaly, Step: 5, Anomaly: &training.Anomaly{Attempt: 1, Kind: training.LossSpike, Metric: training.Loss, Step: 5, Value: 50, Baseline: 2.5}, Message: "loss spike at step 5"},
 		{Kind: Hang, StallTimeout: time.Minute},
 		{Kind: Exited, Class: "hang", ExitCode: -1, Signal: "SIGABRT"},
 		{Kind: Checkpoints, CheckpointStep: 5},
@@ -184,7 +187,7 @@ func TestWebhookOnlyAlerts(t *testing.T) {
 	for k := range got {
 		kinds = append(kinds, string(k))
 	}
-	if want := "hang exited restarting succeeded"; strings.Join(kinds, " ") != want {
+	if want := "anomaly hang exited restarting succeeded"; strings.Join(kinds, " ") != want {
 		t.Errorf("notified of %v, want %s", kinds, want)
 	}
 }
