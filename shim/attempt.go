@@ -212,7 +212,11 @@ func (a *attemptState) started(c *child) {
 	a.stallTimer = clk.NewTimer(time.Hour)
 	a.stallTimer.Stop()
 	a.tickEvery = time.Second
-	a.tick = clk.NewTimer(a.tickEvery)
+	// The housekeeping tick runs on real time, as the stop timeout does: reaping,
+	// the heartbeat file's mtime and state.json are the real world's. The Clock keeps
+	// the stall and backoff timers, which the tick only re-arms, so a test that moves
+	// the Clock sees those timers alone.
+	a.tick = realClock{}.NewTimer(a.tickEvery)
 	a.armStall()
 	if s.o.HeartbeatFile != "" {
 		if fi, err := os.Stat(s.o.HeartbeatFile); err == nil {
