@@ -83,13 +83,19 @@ func TestWithEnvAndSignalIfEnv(t *testing.T) {
 	ours.Wait()
 }
 
-func TestDescendants(t *testing.T) {
-	cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300 & wait")
+// startGroup starts cmd in a process group of its own, killed whole at the test's end.
+func startGroup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+}
+
+func TestDescendants(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 300 & sleep 300 & wait")
+	startGroup(t, cmd)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ds, err := Descendants(cmd.Process.Pid)
@@ -225,11 +231,7 @@ func TestTreeMatchesTheHostScan(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "-c", `sh -c 'sleep 300 & sleep 300 & touch "$1"; wait' sh "$1" & wait`, "sh", filepath.Join(dir, "ready"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	startGroup(t, cmd)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		tree, err := Tree(cmd.Process.Pid)
