@@ -56,6 +56,9 @@ type LogFeed struct {
 	lastN           int
 	lastAttemptOnly bool
 	attempt         int
+	// readSize is logReadSize; a test makes it small so that reads end inside lines
+	// and lines outgrow a read with kilobytes of log, not megabytes.
+	readSize int
 
 	cls      *Classifier
 	parser   rundir.LogLineParser
@@ -97,7 +100,7 @@ type ringLine struct {
 // NewLogFeed returns a feed that classifies only the last lastN lines (0: all), and
 // with lastAttemptOnly only the lines of the last attempt in the logs.
 func NewLogFeed(lastN int, lastAttemptOnly bool) *LogFeed {
-	f := &LogFeed{lastN: lastN, lastAttemptOnly: lastAttemptOnly}
+	f := &LogFeed{lastN: lastN, lastAttemptOnly: lastAttemptOnly, readSize: logReadSize}
 	f.reset()
 	return f
 }
@@ -138,7 +141,7 @@ const logReadSize = 1 << 20
 // its end moved to its front; a line longer than the buffer keeps its first maxLogLine
 // bytes.
 func (f *LogFeed) read(r io.Reader, path string) error {
-	buf := make([]byte, logReadSize)
+	buf := make([]byte, f.readSize)
 	have := 0
 	var long []byte // the start of a line longer than buf
 	inLong := false
