@@ -13,8 +13,13 @@ build:
 # The race detector on every package; then the output tests again without it: the
 # 1 GB one is too slow under the race detector, and the 64 MB memory bound can only be
 # measured without the detector's shadow memory.
+# GORACE: a race-built process sleeps atexit_sleep_ms (1 s by default) before it exits,
+# so that other goroutines can finish a race report. The tests re-execute the race-built
+# test binary as supervisor, guard and sentinel, and wait for them to exit: 1 s each, ~3 s
+# of every `trainwrap run` in a test (a trivial run: 4.0 s -> 0.7 s). 20 ms still lets a
+# report that is being written finish.
 test:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	GORACE="atexit_sleep_ms=20 $(GORACE)" $(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -run 'TestOutput' -timeout 10m ./shim
 	@# The classifier's per-class accuracy on its corpus, printed: go test hides a
 	@# passing test's log.
