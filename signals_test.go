@@ -72,7 +72,7 @@ func TestSignalDuringStartupDoesNotKill(t *testing.T) {
 				// A non-blocking open for writing succeeds only once trainwrap has the
 				// FIFO open for reading: it is then blocked in loading the config.
 				var w *os.File
-				testkit.Eventually(t, 20*time.Second, "trainwrap reading its config", func() bool {
+				testkit.Eventually(t, time.Minute, "trainwrap reading its config", func() bool {
 					f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 					if err != nil {
 						if !errors.Is(err, syscall.ENXIO) {

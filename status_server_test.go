@@ -64,7 +64,7 @@ func TestRestartUnderLowFDLimitWithIdleStatusClients(t *testing.T) {
 
 	addrRE := regexp.MustCompile(`status page at http://([0-9.:]+)/`)
 	var addr string
-	testkit.Eventually(t, 20*time.Second, "the status page address on stderr", func() bool {
+	testkit.Eventually(t, time.Minute, "the status page address on stderr", func() bool {
 		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
 			addr = m[1]
 		}
@@ -72,7 +72,7 @@ func TestRestartUnderLowFDLimitWithIdleStatusClients(t *testing.T) {
 	})
 
 	// The first attempt runs (waiting on the fifo) before the crowd arrives.
-	testkit.Eventually(t, 20*time.Second, "the first attempt running", func() bool {
+	testkit.Eventually(t, time.Minute, "the first attempt running", func() bool {
 		st, err := rundir.ReadState(filepath.Join(work, "sd", rundir.StateFile))
 		return err == nil && st.Status == rundir.StatusRunning && st.Child != nil
 	})
@@ -98,11 +98,11 @@ func TestRestartUnderLowFDLimitWithIdleStatusClients(t *testing.T) {
 	}
 	// The server has let in all it will at once (8, an eighth of the limit) when that
 	// many are answered; only then does the first attempt end.
-	testkit.Eventually(t, 20*time.Second, "clients answered by the status server", func() bool { return answered.Load() >= limit/8 })
+	testkit.Eventually(t, time.Minute, "clients answered by the status server", func() bool { return answered.Load() >= limit/8 })
 	// Non-blocking, so that a job that is not reading fails the test instead of
 	// hanging it.
 	var f *os.File
-	testkit.Eventually(t, 20*time.Second, "the first attempt reading the fifo", func() bool {
+	testkit.Eventually(t, time.Minute, "the first attempt reading the fifo", func() bool {
 		f, err = os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 		return err == nil
 	})

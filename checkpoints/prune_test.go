@@ -360,12 +360,12 @@ func TestInProgressSlowWriter(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()
-	testkit.Eventually(t, 5*time.Second, "the writer's first file", func() bool { return exists(filepath.Join(dir, "part-0.bin")) })
+	testkit.Eventually(t, time.Minute, "the writer's first file", func() bool { return exists(filepath.Join(dir, "part-0.bin")) })
 	const quiet = 300 * time.Millisecond
 	opt := ScanOptions{QuietPeriod: quiet, IgnoreOpenFiles: true}
 	// The finished checkpoints settle after the quiet period; the one being written
 	// never does.
-	testkit.Eventually(t, 5*time.Second, "checkpoint-200 to settle", func() bool {
+	testkit.Eventually(t, time.Minute, "checkpoint-200 to settle", func() bool {
 		return scanOne(t, root, "checkpoint-200", opt).Status == StatusComplete
 	})
 	c := scanOne(t, root, "checkpoint-300", opt)

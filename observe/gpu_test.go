@@ -123,7 +123,7 @@ func TestSamplerUsesGPUCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	testkit.Eventually(t, 5*time.Second, "a sample with the child's GPU", func() bool {
+	testkit.Eventually(t, time.Minute, "a sample with the child's GPU", func() bool {
 		s, _ := ReadSamples(rundir.New(dir).Samples())
 		return len(s) > 0 && len(s[len(s)-1].GPUs) == 1 && s[len(s)-1].GPUs[0].TempC == 83
 	})

@@ -26,7 +26,7 @@ func TestSamplerRecordsHostAndJob(t *testing.T) {
 	o.Publish(Event{Kind: Progress, Attempt: 1, Step: 77})
 	path := rundir.New(dir).Samples()
 	var samples []Sample
-	testkit.Eventually(t, 5*time.Second, "a sample of step 77", func() bool {
+	testkit.Eventually(t, time.Minute, "a sample of step 77", func() bool {
 		samples, err = ReadSamples(path)
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +73,7 @@ func TestSamplerReportsBadDiskOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := rundir.New(dir).Samples()
-	testkit.Eventually(t, 5*time.Second, "five samples", func() bool {
+	testkit.Eventually(t, time.Minute, "five samples", func() bool {
 		s, _ := ReadSamples(path)
 		return len(s) >= 5
 	})
@@ -163,7 +163,7 @@ func TestSamplesStartEachAttemptAfresh(t *testing.T) {
 	o.Publish(Event{Kind: Exited, Attempt: 1, ExitCode: 1, Class: "cuda_oom", Step: 60})
 	o.Publish(Event{Kind: Started, Attempt: 2})
 	path := rundir.New(dir).Samples()
-	testkit.Eventually(t, 5*time.Second, "a sample of attempt 2", func() bool {
+	testkit.Eventually(t, time.Minute, "a sample of attempt 2", func() bool {
 		s, _ := ReadSamples(path)
 		return len(s) > 0 && s[len(s)-1].Attempt == 2
 	})

@@ -24,7 +24,7 @@ func TestTextfileCoalescesProgress(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		o.Publish(Event{Kind: Progress, Attempt: 1, Step: int64(i)})
 	}
-	testkit.Eventually(t, 5*time.Second, "the last step in the textfile", func() bool {
+	testkit.Eventually(t, time.Minute, "the last step in the textfile", func() bool {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return false

@@ -49,7 +49,7 @@ func TestCgroupEndsWhatEscapedTheJob(t *testing.T) {
 	needCgroup(t)
 	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`grep '^0::' /proc/self/cgroup; exit 0`)
 	id := escapeeID(t, s)
-	if code := s.wait(20 * time.Second); code != 0 {
+	if code := s.wait(time.Minute); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
 	}
 	if st := s.state(); !strings.Contains(s.stdout.String(), cgroupPrefix+st.RunID) {
@@ -67,8 +67,8 @@ func TestGuardKillsTheCgroupWhenTheSupervisorDies(t *testing.T) {
 	s := startSupervisor(t, testOptions{StopTimeout: 2 * time.Second}, "sh", "-c", escapee+`exec sleep 300`)
 	id := escapeeID(t, s)
 	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.wait(10 * time.Second)
-	assertGone(t, 10*time.Second, id)
+	s.wait(time.Minute)
+	assertGone(t, time.Minute, id)
 }
 
 // The sentinel ends the job when the supervisor and its guard are SIGKILLed together
@@ -83,13 +83,13 @@ func TestSentinelEndsTheJobWhenSupervisorAndGuardDie(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc.Signal(guard, syscall.SIGKILL)
-	assertGone(t, 10*time.Second, guard)
+	assertGone(t, time.Minute, guard)
 	if !id.Alive() {
 		t.Fatal("the escaped process died with the guard alone; the test proves nothing")
 	}
 	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.wait(10 * time.Second)
-	assertGone(t, 10*time.Second, id, sentinel)
+	s.wait(time.Minute)
+	assertGone(t, time.Minute, id, sentinel)
 }
 
 // startEscapedRun starts a job whose escapee waits in the job's cgroup, and returns
@@ -141,13 +141,13 @@ func TestNextRunKillsTheCgroupOfADeadSupervisorAndGuard(t *testing.T) {
 	proc.Signal(guard, syscall.SIGKILL)
 	proc.Signal(sentinel, syscall.SIGKILL)
 	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.wait(10 * time.Second)
-	assertGone(t, 10*time.Second, guard, sentinel)
+	s.wait(time.Minute)
+	assertGone(t, time.Minute, guard, sentinel)
 	if !id.Alive() {
 		t.Fatal("the escaped process died with the supervisor, guard and sentinel; the test proves nothing")
 	}
 	next := startSupervisorIn(t, t.TempDir(), testOptions{StateDir: s.dir.Path}, "sh", "-c", "exit 0")
-	if code := next.wait(20 * time.Second); code != 0 {
+	if code := next.wait(time.Minute); code != 0 {
 		t.Fatalf("next run: exit %d\n%s", code, next.stderr.String())
 	}
 	if id.Alive() {
@@ -181,7 +181,7 @@ func TestWithoutCgroupTheSweepRemains(t *testing.T) {
 			} else {
 				s = startSupervisor(t, tc.opts, "sh", "-c", job)
 			}
-			if code := s.wait(20 * time.Second); code != 85 {
+			if code := s.wait(time.Minute); code != 85 {
 				t.Fatalf("exit %d, want 85\n%s", code, s.stderr.String())
 			}
 			if n := strings.Count(s.stderr.String(), "no cgroup v2 delegation"); n != tc.messages {
@@ -194,7 +194,7 @@ func TestWithoutCgroupTheSweepRemains(t *testing.T) {
 				t.Fatalf("%d attempts, want 2", len(s.records()))
 			}
 			ids := readPids(t, filepath.Join(s.work, "pids"))
-			assertGone(t, 2*time.Second, ids...)
+			assertGone(t, time.Minute, ids...)
 			assertNoRunProcs(t, s.state().RunID)
 		})
 	}
@@ -247,7 +247,7 @@ while [ ! -s esc ]; do sleep 0.01; done; exit 3; fi
 grep '^0::' /proc/self/cgroup; echo "attempt $TRAINWRAP_ATTEMPT ran"`
 	s := startSupervisor(t, testOptions{StopTimeout: 500 * time.Millisecond, BackoffInitial: 10 * time.Millisecond, MaxRestarts: 2}, "sh", "-c", script)
 	id := escapeeID(t, s)
-	if code := s.wait(20 * time.Second); code != 0 {
+	if code := s.wait(time.Minute); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
 	}
 	if !strings.Contains(s.stdout.String(), "attempt 2 ran") || !strings.Contains(s.stdout.String(), "/attempt-2\n") {
@@ -265,7 +265,7 @@ func TestDeadGuardIsReplaced(t *testing.T) {
 	s, id, _, old := startEscapedRun(t)
 	proc.Signal(old, syscall.SIGKILL)
 	var next proc.ID
-	testkit.Eventually(t, 10*time.Second, "a new guard in state.json", func() bool {
+	testkit.Eventually(t, time.Minute, "a new guard in state.json", func() bool {
 		st, err := rundir.ReadState(s.dir.State())
 		if err != nil || st.Guard == nil || st.Guard.PID == old.PID {
 			return false
@@ -274,7 +274,7 @@ func TestDeadGuardIsReplaced(t *testing.T) {
 		return next.Alive()
 	})
 	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.wait(10 * time.Second)
-	assertGone(t, 10*time.Second, id)
-	assertGone(t, 10*time.Second, next)
+	s.wait(time.Minute)
+	assertGone(t, time.Minute, id)
+	assertGone(t, time.Minute, next)
 }

@@ -74,7 +74,7 @@ func release(t *testing.T, work string, holder proc.ID) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the holder never opened its fifo")
 	}
-	assertGone(t, 10*time.Second, holder)
+	assertGone(t, time.Minute, holder)
 }
 
 // A process that escaped the sweep and holds the job's output does not hold up
@@ -120,7 +120,7 @@ func TestSIGTERMStopsTheDrainOfAHeldOutput(t *testing.T) {
 	h := holder()
 	waitLines(t, filepath.Join(work, "leader.pid"), 1)
 	leader := readPids(t, filepath.Join(work, "leader.pid"))
-	assertGone(t, 10*time.Second, leader...)
+	assertGone(t, time.Minute, leader...)
 	// The leader is gone: trainwrap is in its sweep or its drain, or about to learn of
 	// the exit. A stop is honoured in each.
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -62,7 +62,7 @@ rm -f "$SD/fill"; echo freed; exit 0`,
 			t.Setenv("SD", sd)
 			s := startSupervisor(t, testOptions{StateDir: sd, Pty: "never", BackoffInitial: time.Millisecond, BackoffMax: time.Millisecond,
 				MaxRestartsInWindow: 5, RestartWindow: time.Minute}, "sh", "-c", tc.script)
-			if code := s.wait(30 * time.Second); code != tc.code {
+			if code := s.wait(time.Minute); code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", code, tc.code, s.stderr.String())
 			}
 			stderr := s.stderr.String()

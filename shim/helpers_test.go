@@ -118,7 +118,7 @@ func (s *supervised) wait(timeout time.Duration) int {
 func (s *supervised) state() rundir.State {
 	s.t.Helper()
 	var st rundir.State
-	testkit.Eventually(s.t, 10*time.Second, "state.json", func() bool {
+	testkit.Eventually(s.t, time.Minute, "state.json", func() bool {
 		var err error
 		st, err = rundir.ReadState(s.dir.State())
 		return err == nil
@@ -130,7 +130,7 @@ func (s *supervised) state() rundir.State {
 func (s *supervised) waitChild() rundir.State {
 	s.t.Helper()
 	var st rundir.State
-	testkit.Eventually(s.t, 10*time.Second, "a running child in state.json", func() bool {
+	testkit.Eventually(s.t, time.Minute, "a running child in state.json", func() bool {
 		var err error
 		st, err = rundir.ReadState(s.dir.State())
 		return err == nil && st.Child != nil && st.Status == rundir.StatusRunning
@@ -180,7 +180,7 @@ func readPids(t *testing.T, path string) []proc.ID {
 // waitLines waits until path holds at least n whitespace-separated fields.
 func waitLines(t *testing.T, path string, n int) {
 	t.Helper()
-	testkit.Eventually(t, 10*time.Second, path, func() bool {
+	testkit.Eventually(t, time.Minute, path, func() bool {
 		b, err := os.ReadFile(path)
 		return err == nil && len(strings.Fields(string(b))) >= n
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trainwrap/trainwrap/internal/testkit"
 	"github.com/trainwrap/trainwrap/rundir"
 )
 
@@ -21,10 +22,23 @@ func TestExitZeroAfterStallIsSuccess(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// The supervisor's clock moves only when the test moves it: the stall is
+			// declared after the job printed "started", so after its trap was set, at
+			// any machine speed.
+			clock := newClockControl(t)
 			s := startSupervisor(t, testOptions{StallTimeout: 300 * time.Millisecond, AbortGrace: 100 * time.Millisecond, StopTimeout: 10 * time.Second,
-				BackoffInitial: 10 * time.Millisecond, MaxRestarts: 3},
+				BackoffInitial: 10 * time.Millisecond, MaxRestarts: 3, ClockFIFO: clock.path},
 				"sh", "-c", tc.trap+`; echo started; while :; do sleep 0.05; done`)
-			code := s.wait(30 * time.Second)
+			s.waitChild()
+			testkit.Eventually(t, time.Minute, "the job's line in the log", func() bool {
+				return strings.Contains(s.log(), "started")
+			})
+			clock.advance(t, 300*time.Millisecond)
+			// The rest (the abort grace, for the job that ignores SIGABRT) only has to happen.
+			stop := make(chan struct{})
+			go clock.run(t, 100*time.Millisecond, stop)
+			code := s.wait(time.Minute)
+			close(stop)
 			stderr := s.stderr.String()
 			if !strings.Contains(stderr, "no progress for 300ms") {
 				t.Fatalf("the stall was never declared; the test did not exercise it\n%s", stderr)
@@ -70,7 +84,7 @@ func TestResumedAttemptGetsTheStallWindow(t *testing.T) {
 				ProgressRegex: `step=(\d+)`, AbortGrace: 100 * time.Millisecond, StopTimeout: 2 * time.Second,
 				BackoffInitial: 10 * time.Millisecond, MaxRestarts: 1},
 				"sh", "-c", script)
-			code := s.wait(30 * time.Second)
+			code := s.wait(time.Minute)
 			stderr := s.stderr.String()
 			if code != 76 {
 				t.Fatalf("exit %d, want 76 (hang)\n%s", code, stderr)

@@ -33,7 +33,7 @@ func TestLogDiskFullMidRunKeepsTheJobRunning(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", logs).Run() })
 	s := startSupervisorIn(t, work, testOptions{StateDir: stateDir}, "sh", "-c", `i=0; while [ $i -lt 4000 ]; do echo "step $i loss 0.5 padding padding padding padding padding"; i=$((i+1)); done; exit 0`)
-	if code := s.wait(30 * time.Second); code != 0 {
+	if code := s.wait(time.Minute); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, s.stderr.String())
 	}
 	if n := strings.Count(s.stdout.String(), "\n"); n != 4000 {
@@ -82,7 +82,7 @@ echo started; while :; do sleep 0.05; done`
 	})
 	// The supervisor is unshare's child on the host side.
 	var sup proc.Info
-	testkit.Eventually(t, 10*time.Second, "the supervisor under unshare", func() bool {
+	testkit.Eventually(t, time.Minute, "the supervisor under unshare", func() bool {
 		ds, _ := proc.Descendants(cmd.Process.Pid)
 		for _, d := range ds {
 			if d.PPID == cmd.Process.Pid {
@@ -95,7 +95,7 @@ echo started; while :; do sleep 0.05; done`
 	// The double-forked sleeper is re-parented to trainwrap-as-init, exits, and is
 	// reaped: it vanishes instead of staying a zombie.
 	var orphan proc.Info
-	testkit.Eventually(t, 10*time.Second, "the orphan re-parented to PID 1", func() bool {
+	testkit.Eventually(t, time.Minute, "the orphan re-parented to PID 1", func() bool {
 		all, _ := proc.All()
 		for _, in := range all {
 			if in.PPID == sup.PID && in.Comm == "sleep" {
@@ -105,7 +105,7 @@ echo started; while :; do sleep 0.05; done`
 		}
 		return false
 	})
-	testkit.Eventually(t, 5*time.Second, "the orphan reaped", func() bool {
+	testkit.Eventually(t, time.Minute, "the orphan reaped", func() bool {
 		_, err := proc.Stat(orphan.PID)
 		if err != nil {
 			return true
@@ -113,7 +113,7 @@ echo started; while :; do sleep 0.05; done`
 		in, _ := proc.Stat(orphan.PID)
 		return in.StartTime != orphan.StartTime
 	})
-	testkit.Eventually(t, 5*time.Second, "the job to start", func() bool { return strings.Contains(stdout.String(), "started") })
+	testkit.Eventually(t, time.Minute, "the job to start", func() bool { return strings.Contains(stdout.String(), "started") })
 	if err := syscall.Kill(sup.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -164,14 +164,14 @@ func TestPtyGivesTheJobATerminal(t *testing.T) {
 			sweep(st.RunID)
 		}
 	})
-	testkit.Eventually(t, 10*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	testkit.Eventually(t, time.Minute, "ready", func() bool { return strings.Contains(out.String(), "ready") })
 	if s := out.String(); !strings.Contains(s, "tty yes") || !strings.Contains(s, "size 40 120") {
 		t.Fatalf("job output %q: want a terminal of 40x120", s)
 	}
 	if err := pty.Setsize(outer, &pty.Winsize{Rows: 50, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, "the resize to reach the job", func() bool { return strings.Contains(out.String(), "size 50 100") })
+	testkit.Eventually(t, time.Minute, "the resize to reach the job", func() bool { return strings.Contains(out.String(), "size 50 100") })
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
