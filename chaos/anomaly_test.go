@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,5 +175,60 @@ func TestParseModeAnomalyModes(t *testing.T) {
 	}
 	if IsAnomalyMode(FailCUDAOOM) {
 		t.Error("cuda-oom is not an anomaly mode")
+	}
+}
+
+// With --hold-sick a sick attempt reaches --max-steps and then waits to be stopped
+// instead of finishing, and the SIGTERM of a stop ends it; an attempt past
+// --fail-attempts is healthy and finishes; with a mode that is not an anomaly the flag
+// is refused.
+func TestHoldSickWaitsToBeStopped(t *testing.T) {
+	args := []string{"--output_dir", "", "--max-steps", "30", "--save-steps", "0", "--step-time", "1ms", "--fail-at", "10", "--fail-attempts", "1", "--hold-sick"}
+	cases := []struct {
+		name    string
+		mode    string
+		attempt string
+		hold    bool
+		refused bool
+	}{
+		{name: "sick attempt holds", mode: FailLossSpike, attempt: "1", hold: true},
+		{name: "slowdown holds", mode: FailSlowdown, attempt: "1", hold: true},
+		{name: "healthy attempt finishes", mode: FailLossSpike, attempt: "2"},
+		{name: "crash mode refused", mode: FailCUDAOOM, attempt: "1", refused: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := slices.Clone(args)
+			a[1] = t.TempDir()
+			r := startTrainer(t, []string{"TRAINWRAP_ATTEMPT=" + tc.attempt}, append(a, "--fail", tc.mode)...)
+			if tc.hold {
+				r.waitOutput(t, "waiting to be stopped (--hold-sick)", time.Minute)
+				if !strings.Contains(r.stdout.String(), "global_step=30 ") {
+					t.Fatalf("held before --max-steps:\n%s", r.stdout.String())
+				}
+				if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := r.wait(t, time.Minute)
+			ws := st.Sys().(syscall.WaitStatus)
+			switch {
+			case tc.hold:
+				if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+					t.Fatalf("ended %v, want killed by the SIGTERM", st)
+				}
+				if strings.Contains(r.stderr.String(), "Training completed") {
+					t.Errorf("a held attempt printed that it completed:\n%s", r.stderr.String())
+				}
+			case tc.refused:
+				if st.ExitCode() == 0 || !strings.Contains(r.stderr.String(), "--hold-sick: only with --fail") {
+					t.Fatalf("exit %d, want the flag refused; stderr:\n%s", st.ExitCode(), r.stderr.String())
+				}
+			default:
+				if st.ExitCode() != 0 || !strings.Contains(r.stderr.String(), "Training completed") {
+					t.Fatalf("exit %d, want a finished run; stderr:\n%s", st.ExitCode(), r.stderr.String())
+				}
+			}
+		})
 	}
 }

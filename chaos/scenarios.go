@@ -86,12 +86,13 @@ const (
 // anomalous is a scenario whose job goes bad without crashing (mode) from step
 // anomalyFailAt on, in attempt 1 only: under --on-anomaly restart the supervisor must
 // find kind within anomalyWithin steps, stop the attempt, resume from a checkpoint
-// saved before the anomaly, and the job must then complete.
+// saved before the anomaly, and the job must then complete. The sick attempt waits to
+// be stopped (--hold-sick) rather than finish: however slow the stop, it cannot pass.
 func anomalous(mode, kind string) scenario {
 	return scenario{
 		name: mode,
 		train: []string{"--fail", mode, "--fail-at", strconv.Itoa(anomalyFailAt), "--fail-attempts", "1",
-			"--max-steps", strconv.Itoa(anomalyMaxSteps), "--save-steps", strconv.Itoa(anomalySaveSteps), "--step-time", anomalyStepTime.String()},
+			"--max-steps", strconv.Itoa(anomalyMaxSteps), "--save-steps", strconv.Itoa(anomalySaveSteps), "--step-time", anomalyStepTime.String(), "--hold-sick"},
 		run:   []string{"--on-anomaly", "restart"},
 		class: kind, anomaly: kind, failAt: anomalyFailAt, restart: true,
 	}

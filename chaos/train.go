@@ -36,6 +36,7 @@ type TrainOptions struct {
 	Fail                 string        `name:"fail" help:"Die this way: cuda-oom, host-oom, hang, nccl-timeout, cuda-error, segv, disk-full, nan, import-error, file-not-found, config-error, dataloader, partial-checkpoint, sigterm-ignore, orphan, 'cuda-oom-above-batch B' (OOM while --per_device_train_batch_size is above B), 'exit N'; or keep running with sick metrics from --fail-at on: loss-spike, loss-scale-collapse, slowdown." placeholder:"MODE"`
 	FailAt               int           `name:"fail-at" help:"Step at which to fail (0 = at start-up); partial-checkpoint dies in the first save at or after it." default:"0" placeholder:"STEP"`
 	FailAttempts         int           `name:"fail-attempts" help:"Fail only while TRAINWRAP_ATTEMPT is at most this (0 = every attempt)." default:"0" placeholder:"K"`
+	HoldSick             bool          `name:"hold-sick" help:"With loss-spike, loss-scale-collapse or slowdown: a sick attempt does not exit at --max-steps but waits, silent, until it is stopped, as a sick run that trains on for days does; a test of --on-anomaly restart then does not depend on how soon the stop lands."`
 	ResumeFromCheckpoint string        `name:"resume_from_checkpoint" aliases:"resume-from-checkpoint" help:"Checkpoint to resume from ('true' = the newest in --output_dir); default: $TRAINWRAP_RESUME_CHECKPOINT." placeholder:"PATH"`
 	Sleeper              bool          `name:"sleeper" hidden:"" help:"Internal: the orphan mode's grandchild."`
 
@@ -76,8 +77,14 @@ func (o TrainOptions) Validate() error {
 	if err != nil {
 		return err
 	}
-	_, _, err = ParseMode(spec)
-	return err
+	mode, _, err := ParseMode(spec)
+	if err != nil {
+		return err
+	}
+	if o.HoldSick && !IsAnomalyMode(mode) {
+		return fmt.Errorf("--hold-sick: only with --fail %s, not %q", strings.Join(AnomalyModes, ", "), spec)
+	}
+	return nil
 }
 
 // failSpec is --fail with its number, when that came as a word of its own.
@@ -217,6 +224,11 @@ func (t *trainer) run(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if t.opt.HoldSick && t.failing && IsAnomalyMode(t.mode) {
+		t.clearBar()
+		fmt.Fprintf(t.stderr, "[chaos] step %d with sick metrics: waiting to be stopped (--hold-sick)\n", step)
+		return t.hang(ctx, false)
 	}
 	fmt.Fprintf(t.stderr, "\n\nTraining completed. Do not forget to share your model on huggingface.co/models =)\n\n")
 	fmt.Fprintf(t.stdout, "{'train_runtime': %.4f, 'train_samples_per_second': %.3f, 'train_steps_per_second': %.3f, 'train_loss': %.4f, 'epoch': 1.0}\n",
