@@ -19,7 +19,7 @@ while [ $i -lt 80 ]; do
   i=$((i+1)); l="2.$((50 - i/4))$((i%7))"
   if [ "$TRAINWRAP_ATTEMPT" = 1 ] && [ $i -ge 60 ] && [ $i -le 62 ]; then l=40.0; fi
   echo "global_step=$i loss=$l"
-  if [ "$TRAINWRAP_ATTEMPT" = 1 ] && [ $i = 63 ] && [ "$1" = wait ]; then exec sleep 60; fi
+  if [ "$TRAINWRAP_ATTEMPT" = 1 ] && [ $i = 63 ] && [ "$1" = wait ]; then exec sleep 300; fi
 done`
 
 // The supervisor reads the loss from a real job's output, keeps it in metrics.jsonl,
