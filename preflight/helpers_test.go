@@ -77,7 +77,7 @@ func startProc(t *testing.T, env []string, argv ...string) *child {
 		_ = cmd.Process.Kill()
 		select {
 		case <-c.done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(time.Minute):
 			t.Errorf("process %d did not exit after SIGKILL", cmd.Process.Pid)
 		}
 	})

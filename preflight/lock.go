@@ -136,7 +136,7 @@ func (c *LockCheck) Run(ctx context.Context) Result {
 	case ls.holder == 0:
 		return Result{Status: Fail, Value: "held", Reason: fmt.Sprintf("%s is locked by a process /proc/locks does not name; another trainwrap may use this run dir: wait for it or use another --state-dir", c.Dir.Lock())}
 	}
-	if _, err := proc.Identify(ls.holder); errors.Is(err, proc.ErrGone) {
+	if holderDead(ls.holder) {
 		return Result{Status: Fail, Value: fmt.Sprintf("held (pid %d is dead)", ls.holder),
 			Reason: fmt.Sprintf("the lock taken by dead pid %d is still held by a process that inherited it: a leftover of that supervisor (see leftovers; --fix kills the ones proven ours)", ls.holder)}
 	}
@@ -167,4 +167,11 @@ func (c *LockCheck) Fix(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("remove stale lock %s: %w", path, err)
 	}
 	return "removed stale lock " + path, nil
+}
+
+// holderDead reports whether the pid that took the flock is gone. A zombie counts as
+// gone: it closed its descriptors on exit, so whoever holds the lock now inherited it.
+func holderDead(pid int) bool {
+	in, err := proc.Stat(pid)
+	return errors.Is(err, proc.ErrGone) || (err == nil && in.State == "Z")
 }

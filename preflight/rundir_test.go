@@ -111,7 +111,7 @@ func deadProc(t *testing.T) proc.ID {
 		t.Fatal(err)
 	}
 	_ = c.cmd.Process.Kill()
-	if !c.exited(10 * time.Second) {
+	if !c.exited(time.Minute) {
 		t.Fatal("sleep did not die")
 	}
 	return id
@@ -179,14 +179,7 @@ func TestLock(t *testing.T) {
 		t.Parallel()
 		dir := rundir.New(t.TempDir())
 		write(t, dir, rundir.StatusRunning)
-		// flock(1) takes the lock on fd 9 and exits; sleep keeps the descriptor. The lock
-		// is held while flock(1) still lives, so wait for the exec: the shell becomes
-		// sleep only after flock(1) has exited.
-		holder := startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
-		waitFor(t, func() bool {
-			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", holder.cmd.Process.Pid))
-			return err == nil && string(comm) == "sleep\n" && lockHeld(dir.Lock())
-		})
+		startInheritedLock(t, nil, dir.Lock())
 		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
 	})
 	t.Run("held by this process", func(t *testing.T) {
@@ -222,13 +215,31 @@ func lockHeld(path string) bool {
 	return false
 }
 
-// waitFor polls cond for up to 10 seconds.
+// startInheritedLock starts a process that holds the flock on path through a
+// descriptor whose taker is dead: flock(1) takes the lock on the shell's fd 9 and
+// exits, and the shell becomes sleep. It returns once the exec happened, since the
+// shell execs only after it reaped flock(1): waiting only for the lock to be held
+// raced flock(1)'s exit, and CI saw the taker still alive.
+func startInheritedLock(t *testing.T, env []string, path string) *child {
+	t.Helper()
+	c := startProc(t, env, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, path)
+	waitFor(t, func() bool {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c.cmd.Process.Pid))
+		return err == nil && string(comm) == "sleep\n"
+	})
+	if !lockHeld(path) {
+		t.Fatalf("pid %d does not hold the lock on %s", c.cmd.Process.Pid, path)
+	}
+	return c
+}
+
+// waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within a minute")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -260,7 +271,7 @@ func TestLeftovers(t *testing.T) {
 	if !strings.Contains(rep.Results[0].Fixed, "killed leftover processes of run "+runID+": "+itoa(ours.cmd.Process.Pid)) {
 		t.Errorf("Fixed %q", rep.Results[0].Fixed)
 	}
-	if !ours.exited(10 * time.Second) {
+	if !ours.exited(time.Minute) {
 		t.Error("the leftover with our run id was not killed")
 	}
 	if other.exited(50*time.Millisecond) || stranger.exited(0) {
@@ -302,8 +313,7 @@ func TestLeftoverHoldingTheLock(t *testing.T) {
 	if err := rundir.WriteState(dir.State(), rundir.State{RunID: runID, Status: rundir.StatusRunning, Supervisor: rundir.Proc{PID: dead.PID, StartTime: dead.StartTime}}); err != nil {
 		t.Fatal(err)
 	}
-	job := startProc(t, []string{rundir.RunIDEnv + "=" + runID}, "sh", "-c", `exec 9>"$0"; flock -x 9; exec sleep 3600`, dir.Lock())
-	waitFor(t, func() bool { return lockHeld(dir.Lock()) })
+	job := startInheritedLock(t, []string{rundir.RunIDEnv + "=" + runID}, dir.Lock())
 
 	checks := []Check{&LeftoversCheck{Dir: dir}, &LockCheck{Dir: dir}}
 	before := runChecks(checks, RunOptions{})
@@ -313,7 +323,7 @@ func TestLeftoverHoldingTheLock(t *testing.T) {
 	after := runChecks(checks, RunOptions{Fix: true})
 	wantResult(t, after.Results[0], OK)
 	wantResult(t, after.Results[1], OK)
-	if !job.exited(10 * time.Second) {
+	if !job.exited(time.Minute) {
 		t.Error("the leftover holding the lock is still alive")
 	}
 	if _, err := os.Stat(dir.Lock()); !os.IsNotExist(err) {
