@@ -86,7 +86,7 @@ func scanOptions() checkpoints.ScanOptions {
 func TestTrainWritesVerifiableCheckpoints(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "12", "--save-steps", "5", "--step-time", "1ms")
-	if ps := r.wait(t, 20*time.Second); ps.ExitCode() != 0 {
+	if ps := r.wait(t, time.Minute); ps.ExitCode() != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", ps.ExitCode(), r.stderr.String())
 	}
 	for _, want := range []string{"global_step=12 ", "{'loss': ", "'learning_rate': 5e-05", "***** Running training *****"} {
@@ -167,7 +167,7 @@ print("ok")`
 func TestTrainResumes(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "10", "--save-steps", "5", "--step-time", "1ms")
-	if ps := r.wait(t, 20*time.Second); ps.ExitCode() != 0 {
+	if ps := r.wait(t, time.Minute); ps.ExitCode() != 0 {
 		t.Fatalf("first run: exit %d\n%s", ps.ExitCode(), r.stderr.String())
 	}
 	cp5 := filepath.Join(out, "checkpoint-5")
@@ -186,7 +186,7 @@ func TestTrainResumes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--output_dir", out, "--max-steps", "12", "--save-steps", "0", "--step-time", "1ms"}, tt.args...)
 			r := startTrainer(t, tt.env, args...)
-			if ps := r.wait(t, 20*time.Second); ps.ExitCode() != 0 {
+			if ps := r.wait(t, time.Minute); ps.ExitCode() != 0 {
 				t.Fatalf("exit %d\n%s", ps.ExitCode(), r.stderr.String())
 			}
 			step := strings.TrimPrefix(filepath.Base(tt.from), "checkpoint-")
@@ -204,7 +204,7 @@ func TestTrainResumes(t *testing.T) {
 	}
 	t.Run("missing checkpoint", func(t *testing.T) {
 		r := startTrainer(t, nil, "--output_dir", out, "--resume_from_checkpoint", filepath.Join(out, "nope"))
-		if ps := r.wait(t, 20*time.Second); ps.ExitCode() != 1 {
+		if ps := r.wait(t, time.Minute); ps.ExitCode() != 1 {
 			t.Fatalf("exit %d, want 1", ps.ExitCode())
 		}
 		if !strings.Contains(r.stderr.String(), "ValueError: Can't find a valid checkpoint at") {
@@ -242,7 +242,7 @@ func TestFailModes(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "out")
 			r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "10", "--save-steps", "5", "--step-time", "1ms", "--fail", tt.mode, "--fail-at", tt.failAt)
-			ps := r.wait(t, 20*time.Second)
+			ps := r.wait(t, time.Minute)
 			ws := ps.Sys().(syscall.WaitStatus)
 			switch {
 			case tt.signal != 0 && (!ws.Signaled() || ws.Signal() != tt.signal):
@@ -282,7 +282,7 @@ func TestOOMAboveBatch(t *testing.T) {
 			r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "5", "--save-steps", "5", "--step-time", "1ms",
 				"--per_device_train_batch_size", tt.batch, "--gradient_accumulation_steps", tt.accum, "--dataloader_num_workers", "2",
 				"--fail", "cuda-oom-above-batch", "4")
-			if ps := r.wait(t, 20*time.Second); ps.ExitCode() != tt.code {
+			if ps := r.wait(t, time.Minute); ps.ExitCode() != tt.code {
 				t.Fatalf("exit %d, want %d\n%s", ps.ExitCode(), tt.code, r.stderr.String())
 			}
 			if all := r.stdout.String() + r.stderr.String(); !strings.Contains(all, tt.out) {
@@ -321,7 +321,7 @@ func atoi(t *testing.T, s string) int {
 func TestPartialCheckpointIsIncomplete(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "20", "--save-steps", "5", "--step-time", "1ms", "--fail", "partial-checkpoint", "--fail-at", "7")
-	r.wait(t, 20*time.Second)
+	r.wait(t, time.Minute)
 	cps, err := checkpoints.Scan(context.Background(), out, scanOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +347,7 @@ func TestFailAttempts(t *testing.T) {
 			t.Parallel()
 			r := startTrainer(t, []string{"TRAINWRAP_ATTEMPT=" + tt.attempt}, "--output_dir", t.TempDir(), "--max-steps", "4", "--step-time", "1ms",
 				"--fail", "exit 5", "--fail-at", "2", "--fail-attempts", "2")
-			if ps := r.wait(t, 20*time.Second); ps.ExitCode() != tt.code {
+			if ps := r.wait(t, time.Minute); ps.ExitCode() != tt.code {
 				t.Errorf("exit %d, want %d\n%s", ps.ExitCode(), tt.code, r.stderr.String())
 			}
 		})
@@ -357,7 +357,7 @@ func TestFailAttempts(t *testing.T) {
 func TestHangStopsAndDumpsOnAbort(t *testing.T) {
 	r := startTrainer(t, nil, "--output_dir", t.TempDir(), "--max-steps", "1000", "--step-time", "1ms", "--fail", "hang", "--fail-at", "5")
 	// The step-4 bar is the last thing printed before step 5 hangs.
-	r.waitOutput(t, "| 4/1000 [", 10*time.Second)
+	r.waitOutput(t, "| 4/1000 [", time.Minute)
 	// It stays alive and prints nothing more.
 	before := r.stdout.String() + r.stderr.String()
 	deadline := time.Now().Add(300 * time.Millisecond)
@@ -373,7 +373,7 @@ func TestHangStopsAndDumpsOnAbort(t *testing.T) {
 	if err := r.cmd.Process.Signal(syscall.SIGABRT); err != nil {
 		t.Fatal(err)
 	}
-	ws := r.wait(t, 10*time.Second).Sys().(syscall.WaitStatus)
+	ws := r.wait(t, time.Minute).Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGABRT {
 		t.Errorf("wait status %v, want killed by SIGABRT", ws)
 	}
@@ -384,7 +384,7 @@ func TestHangStopsAndDumpsOnAbort(t *testing.T) {
 
 func TestSigtermIgnore(t *testing.T) {
 	r := startTrainer(t, nil, "--output_dir", t.TempDir(), "--max-steps", "1000", "--step-time", "1ms", "--fail", "sigterm-ignore", "--fail-at", "3")
-	r.waitOutput(t, "are ignored from now on", 10*time.Second)
+	r.waitOutput(t, "are ignored from now on", time.Minute)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGABRT} {
 		if err := r.cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
@@ -399,7 +399,7 @@ func TestSigtermIgnore(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = r.cmd.Process.Kill()
-	if ws := r.wait(t, 10*time.Second).Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGKILL {
+	if ws := r.wait(t, time.Minute).Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGKILL {
 		t.Errorf("wait status %v, want SIGKILL", ws)
 	}
 }
@@ -472,17 +472,17 @@ func TestValidate(t *testing.T) {
 func TestUsr1SavesAndKeepsGoing(t *testing.T) {
 	out := t.TempDir()
 	r := startTrainer(t, nil, "--output_dir", out, "--max-steps", "100000", "--save-steps", "0", "--step-time", "5ms")
-	r.waitOutput(t, "| 3/100000 [", 10*time.Second)
+	r.waitOutput(t, "| 3/100000 [", time.Minute)
 	if err := r.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	r.waitOutput(t, "[chaos] got SIGUSR1: saving a checkpoint at step ", 10*time.Second)
+	r.waitOutput(t, "[chaos] got SIGUSR1: saving a checkpoint at step ", time.Minute)
 	_, after, _ := strings.Cut(r.stdout.String(), "[chaos] got SIGUSR1: saving a checkpoint at step ")
 	step, _, _ := strings.Cut(after, "\n")
-	r.waitOutput(t, "Saving model checkpoint to "+filepath.Join(out, "checkpoint-"+step), 10*time.Second)
+	r.waitOutput(t, "Saving model checkpoint to "+filepath.Join(out, "checkpoint-"+step), time.Minute)
 	// It keeps training after the save.
 	next := fmt.Sprintf("global_step=%d ", mustAtoi(t, step)+2)
-	r.waitOutput(t, next, 10*time.Second)
+	r.waitOutput(t, next, time.Minute)
 	if r.cmd.ProcessState != nil {
 		t.Fatal("the trainer exited on SIGUSR1")
 	}

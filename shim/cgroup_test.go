@@ -114,7 +114,7 @@ func sentinelOf(t *testing.T, runID string) proc.ID {
 		t.Fatal(err)
 	}
 	leaf := filepath.Join(parent, cgroupPrefix+runID, sentinelLeaf)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if pids := cgroupPids(leaf, ""); len(pids) == 1 {
 			in, err := proc.Stat(pids[0])

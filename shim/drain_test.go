@@ -71,7 +71,7 @@ func release(t *testing.T, work string, holder proc.ID) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the holder never opened its fifo")
 	}
 	assertGone(t, time.Minute, holder)

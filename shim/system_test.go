@@ -119,7 +119,7 @@ echo started; while :; do sleep 0.05; done`
 	}
 	select {
 	case <-done:
-	case <-time.After(15 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatalf("trainwrap as PID 1 did not exit after SIGTERM\n%s", stderr.String())
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 143 {
@@ -175,7 +175,7 @@ func TestPtyGivesTheJobATerminal(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("supervisor did not stop")
 	}
 }
