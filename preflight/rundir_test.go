@@ -182,6 +182,24 @@ func TestLock(t *testing.T) {
 		startInheritedLock(t, nil, dir.Lock())
 		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
 	})
+	t.Run("held through a descriptor whose taker is an unreaped zombie", func(t *testing.T) {
+		t.Parallel()
+		dir := rundir.New(t.TempDir())
+		write(t, dir, rundir.StatusRunning)
+		// flock(1) runs in the background and the shell becomes sleep, which never
+		// reaps it: the pid /proc/locks names stays a zombie while sleep holds the lock.
+		holder := startProc(t, nil, "sh", "-c", `exec 9>"$0"; flock -x 9 & exec sleep 3600`, dir.Lock())
+		var fi unix.Stat_t
+		waitFor(t, func() bool {
+			if !lockHeld(dir.Lock()) || unix.Stat(dir.Lock(), &fi) != nil {
+				return false
+			}
+			taker := flockHolder("/proc/locks", fi)
+			in, err := proc.Stat(taker)
+			return taker != 0 && taker != holder.cmd.Process.Pid && err == nil && in.State == "Z"
+		})
+		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
+	})
 	t.Run("held by this process", func(t *testing.T) {
 		t.Parallel()
 		dir := rundir.New(t.TempDir())
