@@ -120,7 +120,7 @@ func jobProcesses(st rundir.State, leader proc.ID) ([]Target, error) {
 		return nil, fmt.Errorf("processes of run %s: %w", st.RunID, err)
 	}
 	for i, p := range append(desc, tagged...) {
-		if seen[p.PID] || p.State == "Z" {
+		if seen[p.PID] || p.Zombie() {
 			continue
 		}
 		seen[p.PID] = true

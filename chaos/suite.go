@@ -379,7 +379,7 @@ func leftBehind(runID string, grace bool) int {
 		ps, err := proc.WithEnv(rundir.RunIDEnv, runID)
 		n := 0
 		for _, p := range ps {
-			if p.State != "Z" {
+			if !p.Zombie() {
 				n++
 			}
 		}

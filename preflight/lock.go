@@ -173,5 +173,5 @@ func (c *LockCheck) Fix(ctx context.Context) (string, error) {
 // gone: it closed its descriptors on exit, so whoever holds the lock now inherited it.
 func holderDead(pid int) bool {
 	in, err := proc.Stat(pid)
-	return errors.Is(err, proc.ErrGone) || (err == nil && in.State == "Z")
+	return errors.Is(err, proc.ErrGone) || (err == nil && in.Zombie())
 }

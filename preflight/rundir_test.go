@@ -196,7 +196,7 @@ func TestLock(t *testing.T) {
 			}
 			taker := flockHolder("/proc/locks", fi)
 			in, err := proc.Stat(taker)
-			return taker != 0 && taker != holder.cmd.Process.Pid && err == nil && in.State == "Z"
+			return taker != 0 && taker != holder.cmd.Process.Pid && err == nil && in.Zombie()
 		})
 		wantResult(t, runCheck(t, &LockCheck{Dir: dir}), Fail, "is still held by a process that inherited it")
 	})

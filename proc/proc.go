@@ -40,6 +40,10 @@ type Info struct {
 	Comm  string
 }
 
+// Zombie reports whether the process has exited and waits to be reaped: it runs no
+// more and has closed its descriptors, though its pid still names it.
+func (in Info) Zombie() bool { return in.State == "Z" }
+
 // Stat reads /proc/PID/stat.
 func Stat(pid int) (Info, error) {
 	var buf [1024]byte
@@ -153,7 +157,7 @@ func Self() (ID, error) { return Identify(os.Getpid()) }
 // Alive reports whether the process named by id still runs (a zombie counts as dead).
 func (id ID) Alive() bool {
 	in, err := Stat(id.PID)
-	return err == nil && in.StartTime == id.StartTime && in.State != "Z"
+	return err == nil && in.StartTime == id.StartTime && !in.Zombie()
 }
 
 // All lists every process visible in /proc. Processes that exit while we look are
@@ -277,7 +281,7 @@ func Tree(pid int) ([]Info, error) {
 		}
 		seen[e.child] = true
 		out = append(out, in)
-		if in.State == "Z" {
+		if in.Zombie() {
 			continue // a zombie has no children of its own any more
 		}
 		gk, err := Children(e.child)
@@ -363,7 +367,7 @@ func WithEnv(key, value string) ([]Info, error) {
 	self := os.Getpid()
 	var out []Info
 	for _, in := range all {
-		if in.PID == self || in.State == "Z" {
+		if in.PID == self || in.Zombie() {
 			continue
 		}
 		if HasEnv(in.PID, key, value) {

@@ -64,7 +64,7 @@ func (r *reaper) reap() (pending bool) {
 	now := time.Now()
 	seen := map[int]bool{}
 	for _, in := range all {
-		if in.PPID != self || in.State != "Z" || r.protected[in.PID] {
+		if in.PPID != self || !in.Zombie() || r.protected[in.PID] {
 			continue
 		}
 		seen[in.PID] = true
@@ -105,7 +105,7 @@ func (r *reaper) reapAll() {
 	}
 	self := os.Getpid()
 	for _, in := range all {
-		if in.PPID == self && in.State == "Z" && !r.protected[in.PID] {
+		if in.PPID == self && in.Zombie() && !r.protected[in.PID] {
 			var ws syscall.WaitStatus
 			if pid, _ := syscall.Wait4(in.PID, &ws, syscall.WNOHANG, nil); pid == in.PID {
 				r.reaped++

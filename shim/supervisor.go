@@ -386,7 +386,7 @@ func (s *supervisor) finish() {
 		}
 		alive := 0
 		for _, d := range ds {
-			if d.State != "Z" && (s.guard == nil || d.PID != s.guard.pid) {
+			if !d.Zombie() && (s.guard == nil || d.PID != s.guard.pid) {
 				alive++
 			}
 		}

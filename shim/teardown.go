@@ -61,7 +61,7 @@ func (j job) procs() []proc.Info {
 	inJob := map[int]bool{}
 	var out []proc.Info
 	add := func(in proc.Info) {
-		if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && in.PID != j.sentinel {
+		if !inJob[in.PID] && !in.Zombie() && in.PID != self && in.PID != j.guard && in.PID != j.sentinel {
 			inJob[in.PID] = true
 			out = append(out, in)
 		}
@@ -96,21 +96,21 @@ func (j job) procs() []proc.Info {
 	// Everything in the job's cgroup, however it left the group, session and
 	// environment.
 	for _, pid := range j.cg.pids() {
-		if in, err := proc.Stat(pid); err == nil && in.State != "Z" {
+		if in, err := proc.Stat(pid); err == nil && !in.Zombie() {
 			add(in)
 		}
 	}
 	// Anything that carries our run id, where our tree may not hold all of the job.
 	if j.sweepHost || !proc.ChildrenSupported() {
 		for _, in := range tree {
-			if !inJob[in.PID] && in.State != "Z" && in.PID != self && in.PID != j.guard && in.PID != j.sentinel && proc.HasEnv(in.PID, rundir.RunIDEnv, j.runID) {
+			if !inJob[in.PID] && !in.Zombie() && in.PID != self && in.PID != j.guard && in.PID != j.sentinel && proc.HasEnv(in.PID, rundir.RunIDEnv, j.runID) {
 				add(in)
 			}
 		}
 	}
 	// The leader itself, while it is not yet reaped.
 	if j.c != nil && !j.c.gone {
-		if in, err := proc.Stat(j.c.id.PID); err == nil && in.StartTime == j.c.id.StartTime && in.State != "Z" {
+		if in, err := proc.Stat(j.c.id.PID); err == nil && in.StartTime == j.c.id.StartTime && !in.Zombie() {
 			add(in)
 		}
 	}
@@ -156,7 +156,7 @@ func (j job) walk(root int) (tree []proc.Info, settled bool) {
 		}
 		seen[e.child] = true
 		tree = append(tree, in)
-		if in.State == "Z" {
+		if in.Zombie() {
 			// It gave its children to us as it died, perhaps after we read our list.
 			settled = false
 			continue
